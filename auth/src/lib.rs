@@ -1,0 +1,31 @@
+//! blobgate-auth: AWS Signature Version 4 verification for an S3-compatible
+//! gateway (Authorization header, presigned URLs, aws-chunked streaming
+//! signatures with trailers) and the payload checks that go with it
+//! (x-amz-content-sha256, Content-MD5, `x-amz-checksum-*`).
+//!
+//! The crate knows nothing of servers or storage backends:
+//!
+//! 1. [`verify_request`] checks the signature of a request's method, URI and
+//!    headers against a [`CredentialStore`] and returns a [`Verified`] with
+//!    the access key and the [`PayloadMode`].
+//! 2. [`verify_body`] wraps the body stream in a [`VerifyingBody`] that
+//!    decodes aws-chunked bodies and fails before end-of-stream if any
+//!    signature, hash, checksum or length check fails; the [`BodyOutcome`]
+//!    then carries the verified checksum and decoded length.
+
+mod authorization;
+mod body;
+mod canonical;
+mod checksum;
+mod chunked;
+mod credentials;
+mod error;
+mod sigv4;
+#[cfg(test)]
+mod test_support;
+
+pub use body::{stored_content_encoding, verify_body, BodyOutcome, VerifyingBody};
+pub use checksum::{ChecksumAlgorithm, Checksummer};
+pub use credentials::{CredentialStore, StaticCredentials};
+pub use error::AuthError;
+pub use sigv4::{verify_request, PayloadMode, RequestParts, Verified};

@@ -1,0 +1,361 @@
+//! Verification of SigV4-signed requests, by Authorization header or by
+//! presigned URL, yielding a [`Verified`] identity and [`PayloadMode`].
+//!
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html>
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use subtle::ConstantTimeEq as _;
+
+use crate::authorization::{
+    format_amz_date, param, parse_amz_date, parse_authorization, parse_credential, parse_query_auth,
+    query_params, split_signed_headers, AuthKind, Credential,
+};
+use crate::canonical::{
+    canonical_headers, canonical_query, canonical_request, canonical_uri_candidates,
+    chunk_string_to_sign, string_to_sign, trailer_string_to_sign,
+};
+use crate::credentials::CredentialStore;
+use crate::error::AuthError;
+
+/// Largest allowed distance between the request time and the server time.
+pub(crate) const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+
+/// The parts of a request that a signature covers (the body aside).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// The request method.
+    pub method: &'a http::Method,
+    /// Exactly as received: raw percent-encoded path and raw query.
+    pub uri: &'a http::Uri,
+    /// The request headers.
+    pub headers: &'a http::HeaderMap,
+}
+
+/// How the body is protected, from `x-amz-content-sha256`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadMode {
+    /// `UNSIGNED-PAYLOAD` (and the presigned default).
+    Unsigned,
+    /// The SHA-256 of the whole body.
+    Sha256([u8; 32]),
+    /// aws-chunked with a signature per chunk, optionally signed trailers.
+    StreamingSigned {
+        /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`.
+        trailer: bool,
+    },
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: aws-chunked, unsigned, with a trailer.
+    StreamingUnsignedTrailer,
+}
+
+impl PayloadMode {
+    /// True for the aws-chunked modes.
+    pub fn is_streaming(&self) -> bool {
+        matches!(self, Self::StreamingSigned { .. } | Self::StreamingUnsignedTrailer)
+    }
+
+    /// Parse an `x-amz-content-sha256` value.
+    pub fn parse(value: &str) -> Result<Self, AuthError> {
+        match value {
+            UNSIGNED_PAYLOAD => Ok(Self::Unsigned),
+            STREAMING_SIGNED => Ok(Self::StreamingSigned { trailer: false }),
+            STREAMING_SIGNED_TRAILER => Ok(Self::StreamingSigned { trailer: true }),
+            STREAMING_UNSIGNED_TRAILER => Ok(Self::StreamingUnsignedTrailer),
+            v if v.starts_with("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD") => {
+                Err(AuthError::UnsupportedSignatureVersion)
+            }
+            v => {
+                let mut hash = [0u8; 32];
+                match hex::decode_to_slice(v, &mut hash) {
+                    Ok(()) => Ok(Self::Sha256(hash)),
+                    Err(_) => Err(AuthError::InvalidArgument(
+                        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, \
+                         STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, \
+                         STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value."
+                            .to_owned(),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// The derived signing key and the fields every later string to sign repeats.
+#[derive(Clone)]
+pub(crate) struct SigningContext {
+    key: [u8; 32],
+    pub amz_date: String,
+    pub scope: String,
+}
+
+impl SigningContext {
+    fn new(secret: &str, time: SystemTime, credential: &Credential, amz_date: String) -> Result<Self, AuthError> {
+        let derived =
+            aws_sigv4::sign::v4::generate_signing_key(secret, time, &credential.region, &credential.service);
+        let key = <[u8; 32]>::try_from(derived.as_ref())
+            .map_err(|_| AuthError::InvalidRequest("unexpected signing key length".to_owned()))?;
+        Ok(Self {
+            key,
+            amz_date,
+            scope: credential.scope(),
+        })
+    }
+
+    /// Hex HMAC-SHA256 of a string to sign.
+    pub fn sign(&self, string_to_sign: &str) -> String {
+        aws_sigv4::sign::v4::calculate_signature(self.key, string_to_sign.as_bytes())
+    }
+
+    /// Expected signature of a chunk whose data hashes to `chunk_sha256` (hex).
+    pub fn chunk_signature(&self, previous: &str, chunk_sha256: &str) -> String {
+        self.sign(&chunk_string_to_sign(&self.amz_date, &self.scope, previous, chunk_sha256))
+    }
+
+    /// Expected signature of trailing headers whose canonical form hashes to `trailer_sha256`.
+    pub fn trailer_signature(&self, previous: &str, trailer_sha256: &str) -> String {
+        self.sign(&trailer_string_to_sign(&self.amz_date, &self.scope, previous, trailer_sha256))
+    }
+}
+
+/// Constant-time comparison of an expected (lower-case hex) signature with a
+/// provided one, which may use upper-case hex.
+pub(crate) fn signatures_match(expected: &str, provided: &str) -> bool {
+    let provided = provided.trim().to_ascii_lowercase();
+    expected.as_bytes().ct_eq(provided.as_bytes()).into()
+}
+
+/// A request whose signature checked out.
+#[derive(Clone)]
+pub struct Verified {
+    /// The access key id that signed the request.
+    pub access_key: String,
+    /// How the body is protected.
+    pub payload: PayloadMode,
+    signing: SigningContext,
+    seed_signature: String,
+    presigned: bool,
+}
+
+impl Verified {
+    /// True when the request was authenticated by presigned query parameters.
+    pub fn is_presigned(&self) -> bool {
+        self.presigned
+    }
+
+    pub(crate) fn signing(&self) -> &SigningContext {
+        &self.signing
+    }
+
+    /// The request signature, which the first chunk signature chains from.
+    pub(crate) fn seed_signature(&self) -> &str {
+        &self.seed_signature
+    }
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("access_key", &self.access_key)
+            .field("payload", &self.payload)
+            .field("presigned", &self.presigned)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verify SigV4 (Authorization header, or presigned query parameters).
+///
+/// The service must be `s3` and the credential region must equal `region`.
+/// Header auth needs `x-amz-date` (or `Date`) within 15 minutes of `now` and
+/// an `x-amz-content-sha256` header; presigned requests must be within
+/// X-Amz-Expires (at most 7 days) and not more than 15 minutes early.
+pub fn verify_request(
+    req: &RequestParts<'_>,
+    store: &dyn CredentialStore,
+    region: &str,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let params = query_params(req.uri.query());
+    let query_auth = param(&params, "X-Amz-Algorithm").is_some();
+    match req.headers.get(http::header::AUTHORIZATION) {
+        Some(value) => {
+            let value = value.to_str().map_err(|_| {
+                AuthError::AuthorizationHeaderMalformed("the authorization header is not ASCII".to_owned())
+            })?;
+            if query_auth {
+                return Err(AuthError::InvalidArgument(
+                    "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, \
+                     Signature query string parameter or the Authorization header should be specified"
+                        .to_owned(),
+                ));
+            }
+            if value.starts_with("AWS4-HMAC-SHA256") {
+                verify_header_auth(req, value, store, region, now)
+            } else if value.starts_with("AWS ") || value.starts_with("AWS4-ECDSA") {
+                Err(AuthError::UnsupportedSignatureVersion)
+            } else {
+                Err(AuthError::InvalidArgument("Unsupported Authorization Type".to_owned()))
+            }
+        }
+        None if query_auth => verify_query_auth(req, &params, store, region, now),
+        None if param(&params, "AWSAccessKeyId").is_some() && param(&params, "Signature").is_some() => {
+            Err(AuthError::UnsupportedSignatureVersion)
+        }
+        None => Err(AuthError::MissingAuthentication),
+    }
+}
+
+fn header_str<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn verify_header_auth(
+    req: &RequestParts<'_>,
+    value: &str,
+    store: &dyn CredentialStore,
+    region: &str,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let auth = parse_authorization(value)?;
+    let credential = parse_credential(&auth.credential, region, AuthKind::Header)?;
+    let signed = split_signed_headers(&auth.signed_headers, AuthKind::Header)?;
+    let bad_date =
+        || AuthError::AccessDenied("AWS authentication requires a valid Date or x-amz-date header".to_owned());
+    let (amz_date, time) = if let Some(v) = req.headers.get("x-amz-date") {
+        let s = v.to_str().map_err(|_| bad_date())?;
+        (s.to_owned(), parse_amz_date(s).ok_or_else(bad_date)?)
+    } else if let Some(s) = header_str(req.headers, "date") {
+        let time = httpdate::parse_http_date(s).map_err(|_| bad_date())?;
+        (format_amz_date(time).ok_or_else(bad_date)?, time)
+    } else {
+        return Err(bad_date());
+    };
+    if !amz_date.starts_with(&credential.date) {
+        return Err(AuthKind::Header.malformed("Invalid credential date. Date is not the same as X-Amz-Date."));
+    }
+    let skew = now.duration_since(time).unwrap_or_else(|e| e.duration());
+    if skew > MAX_SKEW {
+        return Err(AuthError::RequestTimeTooSkewed);
+    }
+    let content_sha256 = req
+        .headers
+        .get("x-amz-content-sha256")
+        .ok_or(AuthError::MissingContentSha256)?
+        .to_str()
+        .map_err(|_| AuthError::InvalidArgument("x-amz-content-sha256 is not ASCII".to_owned()))?;
+    let payload = PayloadMode::parse(content_sha256)?;
+    let secret = store
+        .secret_key(&credential.access_key)
+        .ok_or(AuthError::InvalidAccessKeyId)?;
+    let signing = SigningContext::new(&secret, time, &credential, amz_date)?;
+    let seed_signature = check_signature(
+        req,
+        &signing,
+        &signed,
+        &auth.signed_headers,
+        None,
+        content_sha256,
+        &auth.signature,
+    )?;
+    Ok(Verified {
+        access_key: credential.access_key,
+        payload,
+        signing,
+        seed_signature,
+        presigned: false,
+    })
+}
+
+fn verify_query_auth(
+    req: &RequestParts<'_>,
+    params: &[(String, String)],
+    store: &dyn CredentialStore,
+    region: &str,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let auth = parse_query_auth(params)?;
+    let credential = parse_credential(&auth.credential, region, AuthKind::Query)?;
+    let signed = split_signed_headers(&auth.signed_headers, AuthKind::Query)?;
+    let time = parse_amz_date(&auth.amz_date).ok_or_else(|| {
+        AuthKind::Query.malformed("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    })?;
+    if !auth.amz_date.starts_with(&credential.date) {
+        return Err(AuthKind::Query.malformed("Invalid credential date. Date is not the same as X-Amz-Date."));
+    }
+    if time.duration_since(now).is_ok_and(|ahead| ahead > MAX_SKEW) {
+        return Err(AuthError::RequestNotYetValid);
+    }
+    let expiry = time
+        .checked_add(Duration::from_secs(auth.expires))
+        .ok_or(AuthError::RequestExpired)?;
+    if now > expiry {
+        return Err(AuthError::RequestExpired);
+    }
+    // Presigned URLs sign UNSIGNED-PAYLOAD unless the client signed a content hash.
+    let signed_sha256_header = signed
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case("x-amz-content-sha256"))
+        .then(|| header_str(req.headers, "x-amz-content-sha256"))
+        .flatten();
+    let payload_hash = signed_sha256_header
+        .or_else(|| param(params, "X-Amz-Content-Sha256"))
+        .unwrap_or(UNSIGNED_PAYLOAD);
+    let payload = PayloadMode::parse(payload_hash)?;
+    let secret = store
+        .secret_key(&credential.access_key)
+        .ok_or(AuthError::InvalidAccessKeyId)?;
+    let signing = SigningContext::new(&secret, time, &credential, auth.amz_date.clone())?;
+    let seed_signature = check_signature(
+        req,
+        &signing,
+        &signed,
+        &auth.signed_headers,
+        Some("X-Amz-Signature"),
+        payload_hash,
+        &auth.signature,
+    )?;
+    Ok(Verified {
+        access_key: credential.access_key,
+        payload,
+        signing,
+        seed_signature,
+        presigned: true,
+    })
+}
+
+/// Rebuild the canonical request the client signed and compare signatures.
+/// Returns the matching (lower-case) signature.
+fn check_signature(
+    req: &RequestParts<'_>,
+    signing: &SigningContext,
+    signed: &[&str],
+    signed_list: &str,
+    exclude_param: Option<&str>,
+    payload_hash: &str,
+    provided: &str,
+) -> Result<String, AuthError> {
+    let headers = canonical_headers(signed, req.headers, req.uri);
+    let raw_query = req.uri.query();
+    let mut queries = vec![canonical_query(raw_query, exclude_param, false)];
+    if raw_query.is_some_and(|q| q.contains('+')) {
+        queries.push(canonical_query(raw_query, exclude_param, true));
+    }
+    for path in canonical_uri_candidates(req.uri.path()) {
+        for query in &queries {
+            let creq = canonical_request(req.method.as_str(), &path, query, &headers, signed_list, payload_hash);
+            let expected = signing.sign(&string_to_sign(&signing.amz_date, &signing.scope, &creq));
+            if signatures_match(&expected, provided) {
+                return Ok(expected);
+            }
+        }
+    }
+    Err(AuthError::SignatureDoesNotMatch)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Run the end-to-end conformance suite (real S3 clients against blobgate).
+#
+#   conformance/e2e/run.sh [pytest args...]
+#
+# Environment:
+#   BLOBGATE_VENV          virtualenv to use/create (default: conformance/.venv)
+#   BLOBGATE_BIN           gateway binary (default: ${CARGO_TARGET_DIR:-target}/debug/blobgate)
+#   BLOBGATE_TEST_BACKEND  fs (default) | azure
+#   BLOBGATE_TEST_ENDPOINT use an already running S3 endpoint instead of starting
+#                          the binary (with BLOBGATE_TEST_ACCESS_KEY/SECRET_KEY)
+#   PYTHON                 interpreter used to create the venv (default: python3)
+#
+# Exit code: pytest's. "No tests collected" (pytest exit 5) is a failure too.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "$here/../.." && pwd)"
+venv="${BLOBGATE_VENV:-$repo_root/conformance/.venv}"
+python="${PYTHON:-python3}"
+req="$here/requirements.txt"
+
+venv_ok() { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; }
+
+if ! venv_ok; then
+    if [ -e "$venv" ] && [ -f "$venv/pyvenv.cfg" ]; then
+        echo "run.sh: recreating broken virtualenv $venv" >&2
+        rm -rf "$venv"
+    fi
+    echo "run.sh: creating virtualenv $venv" >&2
+    "$python" -m venv "$venv"
+fi
+
+stamp="$venv/.blobgate-e2e-requirements"
+want="$( { cat "$req"; "$venv/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "run.sh: installing $req into $venv" >&2
+    "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req"
+    echo "$want" > "$stamp"
+fi
+
+# Run over conformance/e2e unless the caller named test paths of its own.
+has_path=0
+for arg in "$@"; do
+    case "$arg" in
+        -*) ;;
+        *) if [ -e "${arg%%::*}" ]; then has_path=1; fi ;;
+    esac
+done
+args=("$@")
+if [ "$has_path" -eq 0 ]; then
+    args=("$here" "${args[@]}")
+fi
+
+set +e
+"$venv/bin/python" -m pytest -c "$here/pytest.ini" --rootdir "$here" "${args[@]}"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+    echo "run.sh: pytest collected no tests; treating that as a failure" >&2
+fi
+exit "$rc"

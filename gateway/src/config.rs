@@ -1,0 +1,111 @@
+//! Command line and environment configuration (the interface contract in
+//! the design's ARCHITECTURE.md): flags, with `BLOBGATE_*` variables as
+//! their fallbacks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sha2::{Digest, Sha256};
+
+use crate::server::GatewayConfig;
+
+/// Development credentials, accepted only while listening on loopback.
+pub const DEV_ACCESS_KEY: &str = "blobgate-dev";
+pub const DEV_SECRET_KEY: &str = "blobgate-dev-secret";
+
+#[derive(Debug, Parser)]
+#[command(name = "blobgate", version, about = "S3-compatible gateway onto Azure Blob Storage or a local directory")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the S3 API.
+    Serve(ServeOptions),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Objects as files under --data-dir (the embedded default).
+    Fs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeOptions {
+    /// Address to listen on.
+    #[arg(long, env = "BLOBGATE_LISTEN", default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+    /// Storage backend.
+    #[arg(long, env = "BLOBGATE_BACKEND", value_enum, default_value = "fs")]
+    pub backend: BackendKind,
+    /// Data directory of the fs backend.
+    #[arg(long, env = "BLOBGATE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Region reported to clients and required in signatures.
+    #[arg(long, env = "BLOBGATE_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Base domain for virtual-host-style requests (BUCKET.DOMAIN).
+    #[arg(long, env = "BLOBGATE_DOMAIN")]
+    pub domain: Option<String>,
+    /// Seconds a request body may stall before the request is cut off.
+    #[arg(long, env = "BLOBGATE_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Root access key id (with BLOBGATE_SECRET_KEY).
+    #[arg(long, env = "BLOBGATE_ACCESS_KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+    /// Root secret key.
+    #[arg(long, env = "BLOBGATE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+}
+
+/// Root credentials and whether they are the development pair.
+#[derive(Debug, Clone)]
+pub struct RootCredentials {
+    pub access_key: String,
+    pub secret_key: String,
+    pub development: bool,
+}
+
+impl ServeOptions {
+    /// The root credentials, or why the server must not start.
+    pub fn root_credentials(&self) -> Result<RootCredentials, String> {
+        match (&self.access_key, &self.secret_key) {
+            (Some(a), Some(s)) if !a.is_empty() && !s.is_empty() => Ok(RootCredentials {
+                access_key: a.clone(),
+                secret_key: s.clone(),
+                development: false,
+            }),
+            (None, None) if self.listen.ip().is_loopback() => Ok(RootCredentials {
+                access_key: DEV_ACCESS_KEY.to_owned(),
+                secret_key: DEV_SECRET_KEY.to_owned(),
+                development: true,
+            }),
+            (None, None) => Err(format!(
+                "BLOBGATE_ACCESS_KEY and BLOBGATE_SECRET_KEY must be set to listen on {} \
+                 (development credentials are allowed on loopback only)",
+                self.listen
+            )),
+            _ => Err("set both BLOBGATE_ACCESS_KEY and BLOBGATE_SECRET_KEY, or neither".into()),
+        }
+    }
+
+    /// Settings for the request path.
+    pub fn gateway_config(&self, root: &RootCredentials) -> GatewayConfig {
+        let mut token_key = [0u8; 32];
+        token_key.copy_from_slice(&Sha256::digest(
+            format!("blobgate continuation tokens\n{}", root.secret_key).as_bytes(),
+        ));
+        GatewayConfig {
+            region: self.region.clone(),
+            domain: self.domain.clone().filter(|d| !d.is_empty()),
+            body_idle_timeout: Duration::from_secs(self.idle_timeout.max(1)),
+            write_timeout: Duration::from_secs(self.idle_timeout.max(1)),
+            header_timeout: Duration::from_secs(30),
+            token_key,
+        }
+    }
+}

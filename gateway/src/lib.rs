@@ -1,0 +1,17 @@
+//! blobgate: an S3-compatible gateway that stores objects in an Azure Blob
+//! storage account or, by default, in a local directory.
+//!
+//! Request flow: [`server`] accepts and authenticates, [`router`] names the
+//! operation, [`ops`] handles it against a [`storage::Backend`], and every
+//! failure is an [`error::S3Error`] rendered once as S3 XML.
+
+pub mod body;
+pub mod conditions;
+pub mod config;
+pub mod error;
+pub mod ops;
+pub mod range;
+pub mod router;
+pub mod server;
+pub mod storage;
+pub mod xml;

@@ -1,0 +1,94 @@
+//! The `blobgate` command.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use blobgate::config::{BackendKind, Cli, Command, ServeOptions};
+use blobgate::server::{self, Gateway};
+use blobgate::storage::fs::FsBackend;
+use blobgate::storage::Backend;
+use blobgate_auth::StaticCredentials;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("blobgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(options) => runtime.block_on(run_serve(options)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("blobgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_serve(options: ServeOptions) -> Result<(), String> {
+    let root = options.root_credentials()?;
+    let backend: Arc<dyn Backend> = match options.backend {
+        BackendKind::Fs => Arc::new(FsBackend::open(&options.data_dir).map_err(|e| {
+            format!("cannot use data directory {}: {e}", options.data_dir.display())
+        })?),
+    };
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let gateway = Arc::new(Gateway {
+        config: options.gateway_config(&root),
+        credentials: Arc::new(StaticCredentials::new([(
+            root.access_key.clone(),
+            root.secret_key.clone(),
+        )])),
+        backend,
+    });
+    tracing::info!(listen = %local, backend = gateway.backend.kind(), region = %gateway.config.region, "blobgate serving");
+    if root.development {
+        eprintln!(
+            "blobgate: serving S3 on http://{local} with DEVELOPMENT credentials\n  \
+             access key: {}\n  secret key: {}\n  (set BLOBGATE_ACCESS_KEY and BLOBGATE_SECRET_KEY for real use)",
+            root.access_key, root.secret_key
+        );
+    }
+    server::serve(gateway, listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

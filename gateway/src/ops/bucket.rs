@@ -1,0 +1,115 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+//! GetBucketLocation.
+
+use http::{HeaderValue, Response, StatusCode};
+
+use super::{empty_response, iso8601, request_body, xml_response};
+use crate::body::ResponseBody;
+use crate::error::S3Error;
+use crate::server::{Gateway, S3Request};
+use crate::storage::BucketName;
+use crate::xml::{self, XmlWriter};
+
+/// The owner shown in listings: the caller's access key.
+pub fn write_owner(x: &mut XmlWriter, access_key: &str) {
+    x.open("Owner");
+    x.elem("ID", &owner_id(access_key));
+    x.elem("DisplayName", access_key);
+    x.close("Owner");
+}
+
+fn owner_id(access_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(format!("blobgate-owner:{access_key}").as_bytes()))
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html>
+pub async fn handle_list_buckets(
+    gateway: &Gateway,
+    req: &S3Request,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let buckets = gateway.backend.list_buckets().await?;
+    let mut x = XmlWriter::new();
+    x.open_root("ListAllMyBucketsResult");
+    write_owner(&mut x, &req.verified.access_key);
+    x.open("Buckets");
+    for b in &buckets {
+        x.open("Bucket");
+        x.elem("Name", &b.name);
+        x.elem("CreationDate", &iso8601(b.created));
+        x.close("Bucket");
+    }
+    x.close("Buckets");
+    x.close("ListAllMyBucketsResult");
+    Ok(xml_response(x.finish()))
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html>
+pub async fn handle_create_bucket(
+    gateway: &Gateway,
+    bucket: &BucketName,
+    req: S3Request,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let (body, _) = request_body(gateway, req)?;
+    let doc = xml::read_body_capped(body).await?;
+    if !doc.iter().all(u8::is_ascii_whitespace) {
+        let root = xml::parse(&doc)?;
+        if root.name != "CreateBucketConfiguration" {
+            return Err(S3Error::malformed_xml());
+        }
+        if let Some(location) = root.child("LocationConstraint") {
+            let wanted = location.text.trim();
+            let ours = gateway.config.region.as_str();
+            if !(wanted.is_empty() || wanted == ours || (wanted == "US" && ours == "us-east-1")) {
+                return Err(S3Error::invalid_argument(format!(
+                    "This gateway serves region {ours}; the location constraint {wanted} is not available"
+                )));
+            }
+        }
+    }
+    gateway.backend.create_bucket(bucket).await?;
+    let mut response = empty_response(StatusCode::OK);
+    if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}")) {
+        response.headers_mut().insert(http::header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html>
+pub async fn handle_head_bucket(
+    gateway: &Gateway,
+    bucket: &BucketName,
+) -> Result<Response<ResponseBody>, S3Error> {
+    gateway.backend.head_bucket(bucket).await?;
+    let mut response = empty_response(StatusCode::OK);
+    if let Ok(v) = HeaderValue::from_str(&gateway.config.region) {
+        response.headers_mut().insert("x-amz-bucket-region", v);
+    }
+    Ok(response)
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucket.html>
+pub async fn handle_delete_bucket(
+    gateway: &Gateway,
+    bucket: &BucketName,
+) -> Result<Response<ResponseBody>, S3Error> {
+    gateway.backend.delete_bucket(bucket).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html>
+/// us-east-1 is reported as an empty constraint, as AWS does.
+pub async fn handle_get_bucket_location(
+    gateway: &Gateway,
+    bucket: &BucketName,
+) -> Result<Response<ResponseBody>, S3Error> {
+    gateway.backend.head_bucket(bucket).await?;
+    let region = gateway.config.region.as_str();
+    let mut x = XmlWriter::new();
+    x.open_root("LocationConstraint");
+    if region != "us-east-1" {
+        x.text(region);
+    }
+    x.close("LocationConstraint");
+    Ok(xml_response(x.finish()))
+}

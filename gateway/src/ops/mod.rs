@@ -1,0 +1,102 @@
+//! S3 operation handlers, one module per family, named after the AWS
+//! operations (`handle_get_object` for GetObject).
+
+pub mod bucket;
+pub mod health;
+pub mod list;
+pub mod object;
+
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::body::{self, IncomingStream, ResponseBody};
+use crate::error::S3Error;
+use crate::router::{Endpoint, Route};
+use crate::server::{Gateway, S3Request};
+use crate::storage::{BucketName, ByteStream, ChecksumSource, ObjectKey};
+
+/// Call the handler for a routed request.
+pub async fn dispatch(
+    gateway: &Gateway,
+    route: Route,
+    req: S3Request,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let bucket = || -> Result<BucketName, S3Error> {
+        BucketName::parse(route.bucket.as_deref().unwrap_or_default())
+    };
+    let key = || -> Result<ObjectKey, S3Error> {
+        ObjectKey::parse(route.key.as_deref().unwrap_or_default())
+    };
+    match route.endpoint {
+        Endpoint::ListBuckets => bucket::handle_list_buckets(gateway, &req).await,
+        Endpoint::CreateBucket => bucket::handle_create_bucket(gateway, &bucket()?, req).await,
+        Endpoint::HeadBucket => bucket::handle_head_bucket(gateway, &bucket()?).await,
+        Endpoint::DeleteBucket => bucket::handle_delete_bucket(gateway, &bucket()?).await,
+        Endpoint::GetBucketLocation => {
+            bucket::handle_get_bucket_location(gateway, &bucket()?).await
+        }
+        Endpoint::ListObjects => list::handle_list_objects(gateway, &bucket()?, &req).await,
+        Endpoint::ListObjectsV2 => list::handle_list_objects_v2(gateway, &bucket()?, &req).await,
+        Endpoint::PutObject => object::handle_put_object(gateway, &bucket()?, &key()?, req).await,
+        Endpoint::GetObject => object::handle_get_object(gateway, &bucket()?, &key()?, &req).await,
+        Endpoint::HeadObject => {
+            object::handle_head_object(gateway, &bucket()?, &key()?, &req).await
+        }
+        Endpoint::DeleteObject => {
+            object::handle_delete_object(gateway, &bucket()?, &key()?).await
+        }
+        Endpoint::NotImplemented(op) => Err(S3Error::not_implemented(op)),
+    }
+}
+
+/// A verified request body: decoded, with every signature and digest the
+/// client sent checked as it streams. The outcome holds the verified
+/// checksum once the stream has ended cleanly.
+pub fn request_body(
+    gateway: &Gateway,
+    req: S3Request,
+) -> Result<(ByteStream, ChecksumSource), S3Error> {
+    use futures_util::StreamExt;
+    let incoming = IncomingStream::new(req.body, gateway.config.body_idle_timeout);
+    let (verifying, outcome) =
+        blobgate_auth::verify_body(&req.verified, &req.parts.headers, incoming)?;
+    let stream = verifying.map(|r| r.map_err(S3Error::from));
+    Ok((Box::pin(stream), ChecksumSource(outcome)))
+}
+
+/// An XML response with status 200.
+pub fn xml_response(doc: String) -> Response<ResponseBody> {
+    let mut response = Response::new(body::full(doc));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    response
+}
+
+/// An empty response with the given status.
+pub fn empty_response(status: StatusCode) -> Response<ResponseBody> {
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+/// Format a time as S3 XML timestamps are (ISO 8601, milliseconds, Z).
+pub fn iso8601(t: std::time::SystemTime) -> String {
+    let dt = time::OffsetDateTime::from(t);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    dt.format(&format).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn iso8601_with_millis() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_255_369_830_123);
+        assert_eq!(iso8601(t), "2009-10-12T17:50:30.123Z");
+    }
+}

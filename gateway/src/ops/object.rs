@@ -1,0 +1,347 @@
+//! Object operations: PutObject, GetObject, HeadObject, DeleteObject.
+
+use http::header::{self, HeaderMap, HeaderName};
+use http::{HeaderValue, Response, StatusCode};
+
+use super::{empty_response, request_body};
+use crate::body::{self, ResponseBody};
+use crate::conditions::Conditions;
+use crate::error::{S3Error, S3ErrorCode};
+use crate::range::ByteRange;
+use crate::router::Query;
+use crate::server::{Gateway, S3Request};
+use crate::storage::{BucketName, ContentHeaders, GetOptions, ObjectKey, ObjectMeta, PutOptions};
+
+/// Largest object a single PUT may carry (5 GiB).
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest total size of user metadata names and values (2 KiB).
+pub const MAX_USER_METADATA: usize = 2048;
+/// Content type S3 reports for objects stored without one.
+pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+const META_PREFIX: &str = "x-amz-meta-";
+
+fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+fn parse_length(value: &HeaderValue) -> Result<u64, S3Error> {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| S3Error::invalid_argument("The content length is not a number"))
+}
+
+/// The decoded body length the client declares, required for uploads.
+pub fn declared_length(req: &S3Request) -> Result<u64, S3Error> {
+    let headers = &req.parts.headers;
+    let missing = || {
+        S3Error::new(
+            S3ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        )
+    };
+    let length = if req.verified.payload.is_streaming() {
+        parse_length(headers.get("x-amz-decoded-content-length").ok_or_else(missing)?)?
+    } else {
+        parse_length(headers.get(header::CONTENT_LENGTH).ok_or_else(missing)?)?
+    };
+    if length > MAX_PUT_SIZE {
+        return Err(S3Error::new(
+            S3ErrorCode::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size.",
+        ));
+    }
+    Ok(length)
+}
+
+/// Content-* headers to store, without the `aws-chunked` transfer coding.
+pub fn content_headers(headers: &HeaderMap) -> ContentHeaders {
+    let encoding = header_text(headers, header::CONTENT_ENCODING).and_then(|v| {
+        let kept: Vec<&str> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(","))
+    });
+    ContentHeaders {
+        content_type: Some(
+            header_text(headers, header::CONTENT_TYPE)
+                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
+        ),
+        content_encoding: encoding,
+        content_disposition: header_text(headers, header::CONTENT_DISPOSITION),
+        content_language: header_text(headers, header::CONTENT_LANGUAGE),
+        cache_control: header_text(headers, header::CACHE_CONTROL),
+        expires: header_text(headers, header::EXPIRES),
+    }
+}
+
+/// `x-amz-meta-*` headers, names lower-cased without the prefix.
+pub fn user_metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, S3Error> {
+    let mut out = Vec::new();
+    let mut total = 0;
+    for (name, value) in headers {
+        if let Some(short) = name.as_str().strip_prefix(META_PREFIX) {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            total += short.len() + value.len();
+            out.push((short.to_owned(), value));
+        }
+    }
+    if total > MAX_USER_METADATA {
+        return Err(S3Error::new(
+            S3ErrorCode::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
+    }
+    Ok(out)
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html>
+pub async fn handle_put_object(
+    gateway: &Gateway,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    req: S3Request,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let length = declared_length(&req)?;
+    let headers = &req.parts.headers;
+    let options_without_checksum = PutOptions {
+        headers: content_headers(headers),
+        user_metadata: user_metadata(headers)?,
+        checksum: None,
+        conditions: Conditions::from_headers(headers),
+        content_length: Some(length),
+    };
+    let (body, checksum) = request_body(gateway, req)?;
+    let options = PutOptions {
+        checksum: Some(checksum),
+        ..options_without_checksum
+    };
+    let meta = gateway
+        .backend
+        .put_object(bucket, key, body, options)
+        .await?;
+    let mut response = empty_response(StatusCode::OK);
+    set_etag(response.headers_mut(), &meta.etag);
+    if let Some(c) = &meta.checksum {
+        insert(response.headers_mut(), checksum_header(&c.algorithm), &c.value);
+    }
+    Ok(response)
+}
+
+fn checksum_header(algorithm: &str) -> HeaderName {
+    HeaderName::from_bytes(format!("x-amz-checksum-{}", algorithm.to_ascii_lowercase()).as_bytes())
+        .unwrap_or_else(|_| HeaderName::from_static("x-amz-checksum-unknown"))
+}
+
+fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+        headers.insert(name, v);
+    }
+}
+
+fn set_etag(headers: &mut HeaderMap, etag: &str) {
+    insert(headers, header::ETAG, &format!("\"{etag}\""));
+}
+
+/// The response-* query parameters that override stored headers on GET.
+const OVERRIDES: [(&str, HeaderName); 6] = [
+    ("response-content-type", header::CONTENT_TYPE),
+    ("response-content-language", header::CONTENT_LANGUAGE),
+    ("response-expires", header::EXPIRES),
+    ("response-cache-control", header::CACHE_CONTROL),
+    ("response-content-disposition", header::CONTENT_DISPOSITION),
+    ("response-content-encoding", header::CONTENT_ENCODING),
+];
+
+/// Headers describing an object on GET and HEAD.
+fn object_headers(headers: &mut HeaderMap, meta: &ObjectMeta, req: &S3Request, whole: bool) {
+    set_etag(headers, &meta.etag);
+    insert(
+        headers,
+        header::LAST_MODIFIED,
+        &httpdate::fmt_http_date(meta.last_modified()),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let h = &meta.headers;
+    let stored = [
+        (header::CONTENT_TYPE, &h.content_type),
+        (header::CONTENT_ENCODING, &h.content_encoding),
+        (header::CONTENT_DISPOSITION, &h.content_disposition),
+        (header::CONTENT_LANGUAGE, &h.content_language),
+        (header::CACHE_CONTROL, &h.cache_control),
+        (header::EXPIRES, &h.expires),
+    ];
+    for (name, value) in stored {
+        if let Some(v) = value {
+            insert(headers, name, v);
+        }
+    }
+    for (name, value) in &meta.user_metadata {
+        if let Ok(n) = HeaderName::from_bytes(format!("{META_PREFIX}{name}").as_bytes()) {
+            insert(headers, n, value);
+        }
+    }
+    let checksum_mode = req
+        .parts
+        .headers
+        .get("x-amz-checksum-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"enabled"));
+    if let (true, true, Some(c)) = (checksum_mode, whole, &meta.checksum) {
+        insert(headers, checksum_header(&c.algorithm), &c.value);
+        headers.insert("x-amz-checksum-type", HeaderValue::from_static("FULL_OBJECT"));
+    }
+    apply_overrides(headers, &req.query);
+}
+
+fn apply_overrides(headers: &mut HeaderMap, query: &Query) {
+    for (param, name) in OVERRIDES {
+        if let Some(v) = query.get(param) {
+            insert(headers, name, v);
+        }
+    }
+}
+
+fn range_of(req: &S3Request) -> Option<ByteRange> {
+    req.parts
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ByteRange::parse)
+}
+
+fn set_length_and_range(
+    response: &mut Response<ResponseBody>,
+    meta: &ObjectMeta,
+    range: Option<(u64, u64)>,
+) {
+    let headers = response.headers_mut();
+    match range {
+        Some((first, last)) => {
+            insert(headers, header::CONTENT_LENGTH, &(last - first + 1).to_string());
+            insert(
+                headers,
+                header::CONTENT_RANGE,
+                &format!("bytes {first}-{last}/{}", meta.size),
+            );
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        }
+        None => insert(headers, header::CONTENT_LENGTH, &meta.size.to_string()),
+    }
+}
+
+/// The 304 answer carries the validators, as RFC 9110 requires.
+fn with_validators(mut e: S3Error, meta_etag: Option<&str>) -> S3Error {
+    if let (S3ErrorCode::NotModified, Some(etag)) = (e.code, meta_etag) {
+        e.headers.push((header::ETAG, format!("\"{etag}\"")));
+    }
+    e
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>
+pub async fn handle_get_object(
+    gateway: &Gateway,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    req: &S3Request,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let options = GetOptions {
+        range: range_of(req),
+        conditions: Conditions::from_headers(&req.parts.headers),
+    };
+    let output = match gateway.backend.get_object(bucket, key, options).await {
+        Ok(o) => o,
+        Err(e) if e.code == S3ErrorCode::NotModified => {
+            let meta = gateway
+                .backend
+                .head_object(bucket, key, &Conditions::default())
+                .await
+                .ok();
+            return Err(with_validators(e, meta.as_ref().map(|m| m.etag.as_str())));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut response = Response::new(body::streamed(output.body));
+    object_headers(
+        response.headers_mut(),
+        &output.meta,
+        req,
+        output.range.is_none(),
+    );
+    set_length_and_range(&mut response, &output.meta, output.range);
+    Ok(response)
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html>
+pub async fn handle_head_object(
+    gateway: &Gateway,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    req: &S3Request,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let conditions = Conditions::from_headers(&req.parts.headers);
+    let meta = match gateway.backend.head_object(bucket, key, &conditions).await {
+        Ok(m) => m,
+        Err(e) if e.code == S3ErrorCode::NotModified => {
+            let meta = gateway
+                .backend
+                .head_object(bucket, key, &Conditions::default())
+                .await
+                .ok();
+            return Err(with_validators(e, meta.as_ref().map(|m| m.etag.as_str())));
+        }
+        Err(e) => return Err(e),
+    };
+    let range = match range_of(req) {
+        Some(r) => Some(r.resolve(meta.size)?),
+        None => None,
+    };
+    let mut response = empty_response(StatusCode::OK);
+    object_headers(response.headers_mut(), &meta, req, range.is_none());
+    set_length_and_range(&mut response, &meta, range);
+    Ok(response)
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html>
+pub async fn handle_delete_object(
+    gateway: &Gateway,
+    bucket: &BucketName,
+    key: &ObjectKey,
+) -> Result<Response<ResponseBody>, S3Error> {
+    gateway.backend.delete_object(bucket, key).await?;
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_chunked_is_not_stored() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_ENCODING, "aws-chunked,gzip".parse().unwrap());
+        assert_eq!(content_headers(&h).content_encoding.as_deref(), Some("gzip"));
+        h.insert(header::CONTENT_ENCODING, "aws-chunked".parse().unwrap());
+        assert_eq!(content_headers(&h).content_encoding, None);
+        assert_eq!(
+            content_headers(&h).content_type.as_deref(),
+            Some(DEFAULT_CONTENT_TYPE)
+        );
+    }
+
+    #[test]
+    fn metadata_limit() {
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-meta-a", "x".repeat(2047).parse().unwrap());
+        assert!(user_metadata(&h).is_ok());
+        h.insert("x-amz-meta-ab", "x".repeat(2047).parse().unwrap());
+        assert_eq!(
+            user_metadata(&h).unwrap_err().code,
+            S3ErrorCode::MetadataTooLarge
+        );
+    }
+}

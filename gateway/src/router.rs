@@ -1,0 +1,314 @@
+//! Turns method + host + path + query into an [`Endpoint`] named after the
+//! AWS operation, with the bucket and key, in path style and virtual-host
+//! style.
+
+use http::Method;
+use percent_encoding::percent_decode_str;
+
+use crate::error::{S3Error, S3ErrorCode};
+
+/// The S3 operation a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    ListBuckets,
+    CreateBucket,
+    HeadBucket,
+    DeleteBucket,
+    GetBucketLocation,
+    ListObjects,
+    ListObjectsV2,
+    PutObject,
+    GetObject,
+    HeadObject,
+    DeleteObject,
+    /// A known S3 operation this gateway does not serve (yet).
+    NotImplemented(&'static str),
+}
+
+impl Endpoint {
+    /// The AWS operation name, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Endpoint::ListBuckets => "ListBuckets",
+            Endpoint::CreateBucket => "CreateBucket",
+            Endpoint::HeadBucket => "HeadBucket",
+            Endpoint::DeleteBucket => "DeleteBucket",
+            Endpoint::GetBucketLocation => "GetBucketLocation",
+            Endpoint::ListObjects => "ListObjects",
+            Endpoint::ListObjectsV2 => "ListObjectsV2",
+            Endpoint::PutObject => "PutObject",
+            Endpoint::GetObject => "GetObject",
+            Endpoint::HeadObject => "HeadObject",
+            Endpoint::DeleteObject => "DeleteObject",
+            Endpoint::NotImplemented(op) => op,
+        }
+    }
+}
+
+/// A routed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub endpoint: Endpoint,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+}
+
+/// Decoded query parameters, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// Parse a raw query string (`+` is a space, as in S3).
+    pub fn parse(raw: Option<&str>) -> Self {
+        let Some(raw) = raw else {
+            return Query::default();
+        };
+        let decode = |s: &str| {
+            let s = s.replace('+', " ");
+            percent_decode_str(&s).decode_utf8_lossy().into_owned()
+        };
+        Query(
+            raw.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, v)) => (decode(k), decode(v)),
+                    None => (decode(pair), String::new()),
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+}
+
+/// Bucket subresources S3 has and this gateway does not serve yet.
+const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
+    ("accelerate", "BucketAccelerateConfiguration"),
+    ("acl", "BucketAcl"),
+    ("analytics", "BucketAnalyticsConfiguration"),
+    ("cors", "BucketCors"),
+    ("encryption", "BucketEncryption"),
+    ("intelligent-tiering", "BucketIntelligentTieringConfiguration"),
+    ("inventory", "BucketInventoryConfiguration"),
+    ("lifecycle", "BucketLifecycleConfiguration"),
+    ("logging", "BucketLogging"),
+    ("metrics", "BucketMetricsConfiguration"),
+    ("notification", "BucketNotificationConfiguration"),
+    ("object-lock", "ObjectLockConfiguration"),
+    ("ownershipControls", "BucketOwnershipControls"),
+    ("policy", "BucketPolicy"),
+    ("policyStatus", "BucketPolicyStatus"),
+    ("publicAccessBlock", "PublicAccessBlock"),
+    ("replication", "BucketReplication"),
+    ("requestPayment", "BucketRequestPayment"),
+    ("tagging", "BucketTagging"),
+    ("uploads", "MultipartUploads"),
+    ("versioning", "BucketVersioning"),
+    ("versions", "ObjectVersions"),
+    ("website", "BucketWebsite"),
+    ("delete", "DeleteObjects"),
+];
+
+/// Object subresources S3 has and this gateway does not serve yet.
+const OBJECT_SUBRESOURCES: &[(&str, &str)] = &[
+    ("acl", "ObjectAcl"),
+    ("attributes", "ObjectAttributes"),
+    ("legal-hold", "ObjectLegalHold"),
+    ("restore", "RestoreObject"),
+    ("retention", "ObjectRetention"),
+    ("select", "SelectObjectContent"),
+    ("tagging", "ObjectTagging"),
+    ("torrent", "ObjectTorrent"),
+    ("uploadId", "MultipartUpload"),
+    ("uploads", "CreateMultipartUpload"),
+];
+
+fn subresource(query: &Query, table: &[(&str, &'static str)]) -> Option<&'static str> {
+    table
+        .iter()
+        .find(|(name, _)| query.has(name))
+        .map(|(_, op)| *op)
+}
+
+fn method_not_allowed() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::MethodNotAllowed,
+        "The specified method is not allowed against this resource.",
+    )
+}
+
+/// Split the request target into bucket and key, honouring virtual-host
+/// addressing when `domain` is set and the Host header is a subdomain of it.
+fn split_target(
+    host: Option<&str>,
+    raw_path: &str,
+    domain: Option<&str>,
+) -> Result<(Option<String>, Option<String>), S3Error> {
+    let path = percent_decode_str(raw_path)
+        .decode_utf8()
+        .map_err(|_| S3Error::invalid_argument("The request path is not valid UTF-8"))?;
+    let path = path.strip_prefix('/').unwrap_or(&path);
+    let host = host.map(|h| match h.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => h,
+    });
+    if let (Some(host), Some(domain)) = (host, domain) {
+        if let Some(bucket) = host.strip_suffix(domain).and_then(|b| b.strip_suffix('.')) {
+            if !bucket.is_empty() {
+                let key = (!path.is_empty()).then(|| path.to_owned());
+                return Ok((Some(bucket.to_owned()), key));
+            }
+        }
+    }
+    if path.is_empty() {
+        return Ok((None, None));
+    }
+    match path.split_once('/') {
+        None => Ok((Some(path.to_owned()), None)),
+        Some((bucket, "")) => Ok((Some(bucket.to_owned()), None)),
+        Some((bucket, key)) => Ok((Some(bucket.to_owned()), Some(key.to_owned()))),
+    }
+}
+
+/// Route a request.
+pub fn route(
+    method: &Method,
+    host: Option<&str>,
+    raw_path: &str,
+    query: &Query,
+    has_copy_source: bool,
+    domain: Option<&str>,
+) -> Result<Route, S3Error> {
+    let (bucket, key) = split_target(host, raw_path, domain)?;
+    let endpoint = match (&bucket, &key) {
+        (None, _) => match *method {
+            Method::GET => Endpoint::ListBuckets,
+            _ => return Err(method_not_allowed()),
+        },
+        (Some(_), None) => {
+            let sub = subresource(query, BUCKET_SUBRESOURCES);
+            match (method.clone(), sub) {
+                (Method::GET, None) if query.has("location") => Endpoint::GetBucketLocation,
+                (Method::GET, None) if query.get("list-type") == Some("2") => {
+                    Endpoint::ListObjectsV2
+                }
+                (Method::GET, None) => Endpoint::ListObjects,
+                (Method::PUT, None) => Endpoint::CreateBucket,
+                (Method::HEAD, None) => Endpoint::HeadBucket,
+                (Method::DELETE, None) => Endpoint::DeleteBucket,
+                (Method::GET | Method::PUT | Method::DELETE | Method::POST, Some(op)) => {
+                    Endpoint::NotImplemented(op)
+                }
+                _ => return Err(method_not_allowed()),
+            }
+        }
+        (Some(_), Some(_)) => {
+            let sub = subresource(query, OBJECT_SUBRESOURCES);
+            match (method.clone(), sub) {
+                (Method::PUT, None) if query.has("partNumber") => {
+                    Endpoint::NotImplemented("UploadPart")
+                }
+                (Method::PUT, None) if has_copy_source => Endpoint::NotImplemented("CopyObject"),
+                (Method::PUT, None) => Endpoint::PutObject,
+                (Method::GET, None) => Endpoint::GetObject,
+                (Method::HEAD, None) => Endpoint::HeadObject,
+                (Method::DELETE, None) => Endpoint::DeleteObject,
+                (Method::GET | Method::PUT | Method::DELETE | Method::POST, Some(op)) => {
+                    Endpoint::NotImplemented(op)
+                }
+                _ => return Err(method_not_allowed()),
+            }
+        }
+    };
+    Ok(Route {
+        endpoint,
+        bucket,
+        key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(method: Method, host: &str, target: &str) -> Route {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        route(
+            &method,
+            Some(host),
+            path,
+            &Query::parse(Some(query)),
+            false,
+            Some("s3.local"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn table() {
+        use Endpoint::*;
+        let cases: &[(Method, &str, &str, Endpoint, Option<&str>, Option<&str>)] = &[
+            (Method::GET, "localhost:9000", "/", ListBuckets, None, None),
+            (Method::PUT, "localhost", "/bkt", CreateBucket, Some("bkt"), None),
+            (Method::PUT, "localhost", "/bkt/", CreateBucket, Some("bkt"), None),
+            (Method::HEAD, "localhost", "/bkt", HeadBucket, Some("bkt"), None),
+            (Method::DELETE, "localhost", "/bkt", DeleteBucket, Some("bkt"), None),
+            (Method::GET, "localhost", "/bkt?location", GetBucketLocation, Some("bkt"), None),
+            (Method::GET, "localhost", "/bkt?list-type=2&prefix=a", ListObjectsV2, Some("bkt"), None),
+            (Method::GET, "localhost", "/bkt?marker=x", ListObjects, Some("bkt"), None),
+            (Method::PUT, "localhost", "/bkt/a/b%20c", PutObject, Some("bkt"), Some("a/b c")),
+            (Method::GET, "localhost", "/bkt//lead", GetObject, Some("bkt"), Some("/lead")),
+            (Method::GET, "localhost", "/bkt/a+b", GetObject, Some("bkt"), Some("a+b")),
+            (Method::HEAD, "localhost", "/bkt/k", HeadObject, Some("bkt"), Some("k")),
+            (Method::DELETE, "localhost", "/bkt/k/", DeleteObject, Some("bkt"), Some("k/")),
+            (Method::GET, "bkt.s3.local:9000", "/", ListObjects, Some("bkt"), None),
+            (Method::GET, "bkt.s3.local", "/?list-type=2", ListObjectsV2, Some("bkt"), None),
+            (Method::PUT, "bkt.s3.local", "/a/b", PutObject, Some("bkt"), Some("a/b")),
+            (Method::GET, "s3.local", "/bkt/k", GetObject, Some("bkt"), Some("k")),
+            (Method::GET, "localhost", "/bkt?versioning", NotImplemented("BucketVersioning"), Some("bkt"), None),
+            (Method::POST, "localhost", "/bkt/k?uploads", NotImplemented("CreateMultipartUpload"), Some("bkt"), Some("k")),
+            (Method::PUT, "localhost", "/bkt/k?partNumber=1&uploadId=x", NotImplemented("MultipartUpload"), Some("bkt"), Some("k")),
+        ];
+        for (method, host, target, endpoint, bucket, key) in cases {
+            let got = r(method.clone(), host, target);
+            assert_eq!(&got.endpoint, endpoint, "{method} {host} {target}");
+            assert_eq!(got.bucket.as_deref(), *bucket, "{target}");
+            assert_eq!(got.key.as_deref(), *key, "{target}");
+        }
+    }
+
+    #[test]
+    fn method_not_allowed_and_bad_paths() {
+        let q = Query::default();
+        let err = route(&Method::PATCH, None, "/b/k", &q, false, None).unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::MethodNotAllowed);
+        let err = route(&Method::POST, None, "/", &q, false, None).unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::MethodNotAllowed);
+        let err = route(&Method::GET, None, "/b/%FF", &q, false, None).unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn copy_source_header_selects_copy() {
+        let q = Query::default();
+        let got = route(&Method::PUT, None, "/b/k", &q, true, None).unwrap();
+        assert_eq!(got.endpoint, Endpoint::NotImplemented("CopyObject"));
+    }
+
+    #[test]
+    fn query_decoding() {
+        let q = Query::parse(Some("prefix=a%2Fb+c&delimiter=%2F&fetch-owner"));
+        assert_eq!(q.get("prefix"), Some("a/b c"));
+        assert_eq!(q.get("delimiter"), Some("/"));
+        assert!(q.has("fetch-owner"));
+    }
+}

@@ -1,0 +1,221 @@
+//! The HTTP server: accepts connections, gives every request an id and a
+//! span, authenticates it, routes it and renders errors once.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use blobgate_auth::{CredentialStore, RequestParts, Verified};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::body::{self, ResponseBody};
+use crate::error::S3Error;
+use crate::ops;
+use crate::router::{self, Query};
+use crate::storage::Backend;
+
+/// Settings the request path needs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub region: String,
+    /// Base domain for virtual-host-style addressing.
+    pub domain: Option<String>,
+    /// A request body that sends nothing for this long is cut off.
+    pub body_idle_timeout: Duration,
+    /// A response the client does not read for this long is cut off.
+    pub write_timeout: Duration,
+    /// Request headers must arrive within this time.
+    pub header_timeout: Duration,
+    /// Key protecting continuation tokens (the same on every replica).
+    pub token_key: [u8; 32],
+}
+
+/// Everything a request needs: configuration, credentials, storage.
+pub struct Gateway {
+    pub config: GatewayConfig,
+    pub credentials: Arc<dyn CredentialStore>,
+    pub backend: Arc<dyn Backend>,
+}
+
+/// One authenticated request on its way to a handler.
+pub struct S3Request {
+    pub parts: http::request::Parts,
+    pub query: Query,
+    pub body: Incoming,
+    pub verified: Verified,
+}
+
+fn new_request_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    hex::encode_upper(bytes)
+}
+
+/// Serve until `shutdown` resolves, then let open requests finish.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(gateway.config.write_timeout));
+        let io = TokioIo::new(Box::pin(stream));
+        let gw = gateway.clone();
+        let service = service_fn(move |req| handle(gw.clone(), peer, req));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(gateway.config.header_timeout)
+            .keep_alive(true)
+            .serve_connection(io, service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: waiting for open requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            tracing::warn!("open requests did not finish in 30s");
+        }
+    }
+    Ok(())
+}
+
+async fn handle(
+    gateway: Arc<Gateway>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let request_id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        peer = %peer,
+        op = tracing::field::Empty,
+    );
+    async move {
+        let started = Instant::now();
+        let resource = req.uri().path().to_owned();
+        let is_head = req.method() == Method::HEAD;
+        let mut response = match serve_request(&gateway, req).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e, &resource, &request_id, is_head),
+        };
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-amz-request-id", v.clone());
+            headers.insert("x-amz-id-2", v);
+        }
+        headers.insert(http::header::SERVER, HeaderValue::from_static("blobgate"));
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "done"
+        );
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Render an error as the S3 XML document (no body for HEAD).
+pub fn error_response(
+    e: &S3Error,
+    resource: &str,
+    request_id: &str,
+    is_head: bool,
+) -> Response<ResponseBody> {
+    match e.status() {
+        s if s.is_server_error() => tracing::error!(error = %e, "request failed"),
+        StatusCode::NOT_MODIFIED => {}
+        _ => tracing::debug!(error = %e, "client error"),
+    }
+    let status = e.status();
+    let body = if is_head || status == StatusCode::NOT_MODIFIED {
+        body::empty()
+    } else {
+        body::full(e.to_xml(resource, request_id))
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    if !is_head && status != StatusCode::NOT_MODIFIED {
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+    }
+    for (name, value) in &e.headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(name.clone(), v);
+        }
+    }
+    response
+}
+
+async fn serve_request(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, S3Error> {
+    if let Some(path) = req.uri().path().strip_prefix("/-/") {
+        return ops::health::handle(gateway, req.method(), path).await;
+    }
+    let (parts, body) = req.into_parts();
+    let verified = blobgate_auth::verify_request(
+        &RequestParts {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+        },
+        gateway.credentials.as_ref(),
+        &gateway.config.region,
+        SystemTime::now(),
+    )?;
+    let query = Query::parse(parts.uri.query());
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.host().map(str::to_owned));
+    let route = router::route(
+        &parts.method,
+        host.as_deref(),
+        parts.uri.path(),
+        &query,
+        parts.headers.contains_key("x-amz-copy-source"),
+        gateway.config.domain.as_deref(),
+    )?;
+    tracing::Span::current().record("op", route.endpoint.name());
+    let request = S3Request {
+        parts,
+        query,
+        body,
+        verified,
+    };
+    ops::dispatch(gateway, route, request).await
+}

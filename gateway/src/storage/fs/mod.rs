@@ -1,0 +1,478 @@
+//! The local-directory backend (the embedded default).
+//!
+//! ```text
+//! DATA_DIR/
+//!   .blobgate/tmp/          uploads in progress (same filesystem, for rename)
+//!   BUCKET/@bucket          bucket metadata (creation time)
+//!   BUCKET/@lock            serialises commits to the bucket (flock)
+//!   BUCKET/SEG/.../@obj     object = data + metadata trailer (see objfile)
+//! ```
+//!
+//! A PUT streams into a temporary file, appends the metadata, fsyncs and
+//! renames over `@obj` under the bucket lock: readers see the old object or
+//! the new one, never part of one, and a failed upload leaves the old one.
+//! Several gateway processes may share one data directory.
+
+mod layout;
+mod list;
+mod objfile;
+
+use std::fs::{self, File};
+use std::io::{self, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{
+    Backend, BucketInfo, BucketName, ByteStream, GetObjectOutput, GetOptions, ListPage, ListQuery,
+    ObjectKey, ObjectMeta, PutOptions,
+};
+use crate::conditions::{Access, Conditions};
+use crate::error::{S3Error, S3ErrorCode};
+use layout::{BUCKET_FILE, NAME_FILE, OBJECT_FILE};
+
+const INTERNAL_DIR: &str = ".blobgate";
+const LOCK_FILE: &str = "@lock";
+/// Temporary files older than this are left-overs of a crash.
+const STALE_TMP_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Read buffer for GET bodies.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Objects as files under a data directory.
+pub struct FsBackend {
+    root: Arc<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BucketRecord {
+    created_ms: u64,
+}
+
+impl FsBackend {
+    /// Open (creating if needed) a data directory.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        fs::create_dir_all(root.join(INTERNAL_DIR).join("tmp"))?;
+        let root = root.canonicalize()?;
+        let backend = FsBackend {
+            root: Arc::new(root),
+        };
+        backend.sweep_stale_tmp();
+        Ok(backend)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn bucket_dir(&self, bucket: &BucketName) -> PathBuf {
+        self.root.join(bucket.as_str())
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join(INTERNAL_DIR).join("tmp")
+    }
+
+    fn sweep_stale_tmp(&self) {
+        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > STALE_TMP_AGE);
+            if old {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    async fn existing_bucket_dir(&self, bucket: &BucketName) -> Result<PathBuf, S3Error> {
+        let dir = self.bucket_dir(bucket);
+        match tokio::fs::metadata(dir.join(BUCKET_FILE)).await {
+            Ok(_) => Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(S3Error::no_such_bucket()),
+            Err(e) => Err(S3Error::internal(e)),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn key_segments(key: &ObjectKey) -> Vec<&str> {
+    key.as_str().split('/').collect()
+}
+
+/// Run blocking filesystem work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, S3Error> + Send + 'static,
+) -> Result<T, S3Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(S3Error::internal)?
+}
+
+/// Open an object file and read its metadata; NoSuchKey when absent.
+fn open_object(dir: &Path) -> Result<(File, ObjectMeta), S3Error> {
+    let mut file = match File::open(dir.join(OBJECT_FILE)) {
+        Ok(f) => f,
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+            return Err(S3Error::no_such_key())
+        }
+        Err(e) => return Err(S3Error::internal(e)),
+    };
+    let meta = objfile::read_meta(&mut file).map_err(S3Error::internal)?;
+    Ok((file, meta))
+}
+
+/// Deletes a temporary file unless it was committed.
+struct TmpFile {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Holds the bucket's commit lock (an advisory lock, across processes).
+fn lock_bucket(bucket_dir: &Path) -> Result<File, S3Error> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(bucket_dir.join(LOCK_FILE))
+        .map_err(S3Error::internal)?;
+    file.lock().map_err(S3Error::internal)?;
+    Ok(file)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Create the key's directories (with `@name` files for hashed segments).
+fn make_key_dir(bucket_dir: &Path, segments: &[&str]) -> io::Result<PathBuf> {
+    let (dir, hashed) = layout::key_dir(bucket_dir, segments);
+    fs::create_dir_all(&dir)?;
+    for (hdir, segment) in hashed {
+        let name = hdir.join(NAME_FILE);
+        if !name.exists() {
+            fs::write(&name, segment.as_bytes())?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Move a finished temporary file into place, checking the write conditions
+/// under the bucket lock so that check and replace are one step.
+fn commit(
+    bucket_dir: &Path,
+    segments: &[&str],
+    tmp: &Path,
+    conditions: &Conditions,
+) -> Result<(), S3Error> {
+    let _lock = lock_bucket(bucket_dir)?;
+    let (dir, _) = layout::key_dir(bucket_dir, segments);
+    if !conditions.is_empty() {
+        match open_object(&dir) {
+            Ok((_, meta)) => conditions.check(&meta.etag, meta.last_modified(), Access::Write)?,
+            Err(e) if e.code == S3ErrorCode::NoSuchKey => conditions.check_absent()?,
+            Err(e) => return Err(e),
+        }
+    }
+    // A concurrent delete may prune the directories between the mkdir and
+    // the rename; try again a few times.
+    let mut attempts = 0;
+    loop {
+        let dir = make_key_dir(bucket_dir, segments).map_err(S3Error::internal)?;
+        match fs::rename(tmp, dir.join(OBJECT_FILE)) {
+            Ok(()) => {
+                sync_dir(&dir).map_err(S3Error::internal)?;
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 5 => attempts += 1,
+            Err(e) => return Err(S3Error::internal(e)),
+        }
+    }
+}
+
+/// Remove now-empty key directories from `dir` up to the bucket directory.
+fn prune_dirs(bucket_dir: &Path, mut dir: PathBuf) {
+    while dir != bucket_dir && dir.starts_with(bucket_dir) {
+        let name_file = dir.join(NAME_FILE);
+        let saved = fs::read(&name_file).ok();
+        if saved.is_some() {
+            let _ = fs::remove_file(&name_file);
+        }
+        if fs::remove_dir(&dir).is_err() {
+            if let Some(segment) = saved {
+                let _ = fs::write(&name_file, segment);
+            }
+            return;
+        }
+        if !dir.pop() {
+            return;
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for FsBackend {
+    fn kind(&self) -> &'static str {
+        "fs"
+    }
+
+    async fn ready(&self) -> Result<(), S3Error> {
+        let tmp = self.tmp_dir();
+        tokio::fs::metadata(&tmp)
+            .await
+            .map(|_| ())
+            .map_err(S3Error::internal)
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, S3Error> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            for entry in fs::read_dir(root.as_path())? {
+                let entry = entry?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if BucketName::parse(&name).is_err() {
+                    continue;
+                }
+                let Ok(record) = fs::read(entry.path().join(BUCKET_FILE)) else {
+                    continue;
+                };
+                let created_ms = serde_json::from_slice::<BucketRecord>(&record)
+                    .map(|r| r.created_ms)
+                    .unwrap_or(0);
+                out.push(BucketInfo {
+                    name,
+                    created: UNIX_EPOCH + Duration::from_millis(created_ms),
+                });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), S3Error> {
+        let dir = self.bucket_dir(bucket);
+        let tmp = self.tmp_dir();
+        blocking(move || {
+            match fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if dir.join(BUCKET_FILE).exists() {
+                        return Err(S3Error::new(
+                            S3ErrorCode::BucketAlreadyOwnedByYou,
+                            "Your previous request to create the named bucket succeeded and you already own it.",
+                        ));
+                    }
+                }
+                Err(e) => return Err(S3Error::internal(e)),
+            }
+            let record = serde_json::to_vec(&BucketRecord { created_ms: now_ms() })
+                .map_err(S3Error::internal)?;
+            let tmp_file = tmp.join(format!("bucket-{}", random_name()));
+            fs::write(&tmp_file, record)?;
+            fs::rename(&tmp_file, dir.join(BUCKET_FILE))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn head_bucket(&self, bucket: &BucketName) -> Result<(), S3Error> {
+        self.existing_bucket_dir(bucket).await.map(|_| ())
+    }
+
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), S3Error> {
+        let dir = self.existing_bucket_dir(bucket).await?;
+        blocking(move || {
+            let _lock = lock_bucket(&dir)?;
+            let probe = ListQuery {
+                max_keys: 1,
+                ..ListQuery::default()
+            };
+            if !list::list(&dir, &probe)?.objects.is_empty() {
+                return Err(S3Error::new(
+                    S3ErrorCode::BucketNotEmpty,
+                    "The bucket you tried to delete is not empty",
+                ));
+            }
+            // Mark it gone first, so a half-finished removal is not a bucket.
+            fs::remove_file(dir.join(BUCKET_FILE))?;
+            fs::remove_dir_all(&dir)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        mut body: ByteStream,
+        options: PutOptions,
+    ) -> Result<ObjectMeta, S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        let mut tmp = TmpFile {
+            path: self.tmp_dir().join(format!("put-{}", random_name())),
+            committed: false,
+        };
+        let mut file = tokio::fs::File::create(&tmp.path).await?;
+        let mut md5 = Md5::new();
+        let mut size: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            md5.update(&chunk);
+            size += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        if let Some(expected) = options.content_length {
+            if expected != size {
+                return Err(S3Error::new(
+                    S3ErrorCode::IncompleteBody,
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header",
+                ));
+            }
+        }
+        let meta = ObjectMeta {
+            size,
+            etag: hex::encode(md5.finalize()),
+            last_modified_ms: now_ms(),
+            headers: options.headers,
+            user_metadata: options.user_metadata,
+            checksum: options.checksum.as_ref().and_then(|c| c.stored()),
+        };
+        file.write_all(&objfile::encode_trailer(&meta)?).await?;
+        file.sync_all().await?;
+        drop(file);
+
+        let key = key.clone();
+        let conditions = options.conditions;
+        let tmp_path = tmp.path.clone();
+        blocking(move || commit(&bucket_dir, &key_segments(&key), &tmp_path, &conditions)).await?;
+        tmp.committed = true;
+        Ok(meta)
+    }
+
+    async fn head_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        conditions: &Conditions,
+    ) -> Result<ObjectMeta, S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        let key = key.clone();
+        let meta = blocking(move || {
+            let (dir, _) = layout::key_dir(&bucket_dir, &key_segments(&key));
+            open_object(&dir).map(|(_, meta)| meta)
+        })
+        .await?;
+        conditions.check(&meta.etag, meta.last_modified(), Access::Read)?;
+        Ok(meta)
+    }
+
+    async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        options: GetOptions,
+    ) -> Result<GetObjectOutput, S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        let key = key.clone();
+        let (file, meta) = blocking(move || {
+            let (dir, _) = layout::key_dir(&bucket_dir, &key_segments(&key));
+            open_object(&dir)
+        })
+        .await?;
+        options
+            .conditions
+            .check(&meta.etag, meta.last_modified(), Access::Read)?;
+        let (start, len, range) = match options.range {
+            Some(r) => {
+                let (first, last) = r.resolve(meta.size)?;
+                (first, last - first + 1, Some((first, last)))
+            }
+            None => (0, meta.size, None),
+        };
+        let body = read_stream(file, start, len).await?;
+        Ok(GetObjectOutput { meta, range, body })
+    }
+
+    async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        let key = key.clone();
+        blocking(move || {
+            let _lock = lock_bucket(&bucket_dir)?;
+            let (dir, _) = layout::key_dir(&bucket_dir, &key_segments(&key));
+            match fs::remove_file(dir.join(OBJECT_FILE)) {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(())
+                }
+                Err(e) => return Err(S3Error::internal(e)),
+            }
+            prune_dirs(&bucket_dir, dir);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &BucketName,
+        query: &ListQuery,
+    ) -> Result<ListPage, S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        let query = query.clone();
+        blocking(move || list::list(&bucket_dir, &query).map_err(S3Error::internal)).await
+    }
+}
+
+/// Stream `len` bytes of `file` from `start`.
+async fn read_stream(mut file: File, start: u64, len: u64) -> Result<ByteStream, S3Error> {
+    let file = blocking(move || {
+        file.seek(SeekFrom::Start(start))?;
+        Ok(file)
+    })
+    .await?;
+    let reader = tokio::fs::File::from_std(file).take(len);
+    let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK)
+        .map(|r| r.map_err(S3Error::internal));
+    Ok(Box::pin(stream))
+}
+
+fn random_name() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
+}

@@ -1,0 +1,206 @@
+//! The storage backend contract: what every backend (local directory, Azure
+//! Blob) must do, in S3 terms, with streamed bodies.
+//!
+//! Backends never see HTTP headers. They receive validated names, parsed
+//! options and body streams, and answer with [`ObjectMeta`] and streams.
+//! Errors are [`S3Error`]s; each backend converts its private errors in one
+//! place.
+
+pub mod fs;
+pub mod names;
+
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_core::Stream;
+use serde::{Deserialize, Serialize};
+
+use crate::conditions::Conditions;
+use crate::error::S3Error;
+use crate::range::ByteRange;
+pub use names::{BucketName, ObjectKey};
+
+/// A body flowing in or out. Memory use must not depend on its length.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, S3Error>> + Send>>;
+
+/// A bucket as listed.
+#[derive(Debug, Clone)]
+pub struct BucketInfo {
+    pub name: String,
+    pub created: SystemTime,
+}
+
+/// Standard headers stored with an object and returned on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentHeaders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+/// A checksum the client supplied and the gateway verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChecksum {
+    /// Algorithm name as S3 spells it: CRC32, CRC32C, SHA1, SHA256, CRC64NVME.
+    pub algorithm: String,
+    /// Base64 value.
+    pub value: String,
+}
+
+/// What is known about a stored object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub size: u64,
+    /// The S3 ETag without quotes: hex MD5, or `md5-N` for multipart objects.
+    pub etag: String,
+    /// Milliseconds since the Unix epoch.
+    pub last_modified_ms: u64,
+    #[serde(default)]
+    pub headers: ContentHeaders,
+    /// User metadata, names lower-cased, in the order given.
+    #[serde(default)]
+    pub user_metadata: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<StoredChecksum>,
+}
+
+impl ObjectMeta {
+    pub fn last_modified(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(self.last_modified_ms)
+    }
+}
+
+/// Options for storing an object.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub headers: ContentHeaders,
+    pub user_metadata: Vec<(String, String)>,
+    /// The client's checksum, already verified by the time the body ends.
+    /// It is read from the shared outcome when the body has completed.
+    pub checksum: Option<ChecksumSource>,
+    /// Conditions on the object being replaced (If-Match / If-None-Match).
+    pub conditions: Conditions,
+    /// Exact body length when known in advance.
+    pub content_length: Option<u64>,
+}
+
+/// Where a backend finds the verified checksum once the body is consumed.
+#[derive(Clone)]
+pub struct ChecksumSource(pub blobgate_auth::BodyOutcome);
+
+impl std::fmt::Debug for ChecksumSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChecksumSource")
+    }
+}
+
+impl ChecksumSource {
+    /// The verified checksum, if the client sent one.
+    pub fn stored(&self) -> Option<StoredChecksum> {
+        self.0.checksum().map(|(alg, value)| StoredChecksum {
+            algorithm: alg.name().to_owned(),
+            value,
+        })
+    }
+}
+
+/// Options for reading an object.
+#[derive(Debug, Clone, Default)]
+pub struct GetOptions {
+    pub range: Option<ByteRange>,
+    pub conditions: Conditions,
+}
+
+/// An object being read: its metadata, the byte range served and the body.
+pub struct GetObjectOutput {
+    pub meta: ObjectMeta,
+    /// Inclusive byte range served, when a range was asked for.
+    pub range: Option<(u64, u64)>,
+    pub body: ByteStream,
+}
+
+/// A listing request, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// List keys strictly after this one (V1 marker, V2 start-after or the
+    /// position carried by a continuation token).
+    pub start_after: Option<String>,
+    /// 1..=1000.
+    pub max_keys: usize,
+}
+
+/// One listed object.
+#[derive(Debug, Clone)]
+pub struct ListEntry {
+    pub key: String,
+    pub meta: ObjectMeta,
+}
+
+/// One page of a listing, in UTF-8 binary key order.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<ListEntry>,
+    pub common_prefixes: Vec<String>,
+    /// When truncated: the last key or common prefix returned; the next page
+    /// starts strictly after it.
+    pub next_after: Option<String>,
+}
+
+/// The storage contract. All methods take validated names.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// A short name for logs and metrics ("fs", "azure").
+    fn kind(&self) -> &'static str;
+
+    /// Whether the storage is reachable (readiness).
+    async fn ready(&self) -> Result<(), S3Error>;
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>, S3Error>;
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<(), S3Error>;
+    async fn head_bucket(&self, bucket: &BucketName) -> Result<(), S3Error>;
+    /// Fails with BucketNotEmpty while any object exists.
+    async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), S3Error>;
+
+    /// Store an object atomically: readers see the previous object or the
+    /// new one, never a partial one; a body error leaves the previous object.
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: ByteStream,
+        options: PutOptions,
+    ) -> Result<ObjectMeta, S3Error>;
+
+    async fn head_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        conditions: &Conditions,
+    ) -> Result<ObjectMeta, S3Error>;
+
+    async fn get_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        options: GetOptions,
+    ) -> Result<GetObjectOutput, S3Error>;
+
+    /// Deleting a missing key succeeds, as in S3.
+    async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), S3Error>;
+
+    async fn list_objects(&self, bucket: &BucketName, query: &ListQuery)
+        -> Result<ListPage, S3Error>;
+}
