@@ -24,7 +24,10 @@ pub(crate) struct Credential {
 impl Credential {
     /// The credential scope, `YYYYMMDD/region/service/aws4_request`.
     pub fn scope(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -45,20 +48,28 @@ impl AuthKind {
 }
 
 /// Parse and check a credential against the expected region and service `s3`.
-pub(crate) fn parse_credential(value: &str, region: &str, kind: AuthKind) -> Result<Credential, AuthError> {
+pub(crate) fn parse_credential(
+    value: &str,
+    region: &str,
+    kind: AuthKind,
+) -> Result<Credential, AuthError> {
     let mut parts = value.rsplitn(5, '/');
-    let (Some(terminal), Some(service), Some(cred_region), Some(date), Some(access_key)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(kind.malformed(format!(
-            "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"."
-        )));
+    let (Some(terminal), Some(service), Some(cred_region), Some(date), Some(access_key)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(kind.malformed("the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"."));
     };
     if access_key.is_empty() {
         return Err(kind.malformed("the access key id is empty"));
     }
     if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(kind.malformed(format!("Invalid credential date \"{date}\". This date is not in the correct format.")));
+        return Err(kind.malformed(format!(
+            "Invalid credential date \"{date}\". This date is not in the correct format."
+        )));
     }
     if terminal != "aws4_request" {
         return Err(kind.malformed(format!(
@@ -97,7 +108,9 @@ pub(crate) fn parse_authorization(value: &str) -> Result<HeaderAuth, AuthError> 
     let rest = value
         .strip_prefix(ALGORITHM)
         .filter(|r| r.starts_with([' ', '\t']))
-        .ok_or_else(|| AuthError::AuthorizationHeaderMalformed("unsupported algorithm".to_owned()))?;
+        .ok_or_else(|| {
+            AuthError::AuthorizationHeaderMalformed("unsupported algorithm".to_owned())
+        })?;
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for component in rest.split(',').map(str::trim).filter(|c| !c.is_empty()) {
         let (key, val) = component.split_once('=').ok_or_else(|| {
@@ -162,14 +175,18 @@ pub(crate) struct QueryAuth {
 pub(crate) fn parse_query_auth(params: &[(String, String)]) -> Result<QueryAuth, AuthError> {
     let err = AuthError::AuthorizationQueryParametersError;
     if param(params, "X-Amz-Algorithm") != Some(ALGORITHM) {
-        return Err(err("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"".to_owned()));
+        return Err(err(
+            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"".to_owned()
+        ));
     }
     let required = |name: &str| {
         param(params, name).ok_or_else(|| {
-            err("Query-string authentication version 4 requires the X-Amz-Algorithm, \
+            err(
+                "Query-string authentication version 4 requires the X-Amz-Algorithm, \
                  X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, \
                  and X-Amz-Expires parameters."
-                .to_owned())
+                    .to_owned(),
+            )
         })
     };
     let credential = required("X-Amz-Credential")?.to_owned();
@@ -253,8 +270,12 @@ mod tests {
             let e = parse_credential(value, "us-east-1", AuthKind::Query).unwrap_err();
             assert_eq!(e.s3_code(), "AuthorizationQueryParametersError", "{value}");
         }
-        let e = parse_credential("AK/20130524/eu-west-1/s3/aws4_request", "us-east-1", AuthKind::Header)
-            .unwrap_err();
+        let e = parse_credential(
+            "AK/20130524/eu-west-1/s3/aws4_request",
+            "us-east-1",
+            AuthKind::Header,
+        )
+        .unwrap_err();
         assert!(e.message().contains("expecting 'us-east-1'"));
     }
 
@@ -289,14 +310,14 @@ mod tests {
         let q = parse_query_auth(&params).unwrap();
         assert_eq!(q.credential, "AK/20130524/us-east-1/s3/aws4_request");
         assert_eq!(q.expires, 604_800);
-        params[4].1 = "604801".to_owned();
+        params[3].1 = "604801".to_owned();
         let e = parse_query_auth(&params).unwrap_err();
         assert!(e.message().contains("less than a week"));
-        params[4].1 = "-1".to_owned();
+        params[3].1 = "-1".to_owned();
         assert!(parse_query_auth(&params).is_err());
-        params[4].1 = "soon".to_owned();
+        params[3].1 = "soon".to_owned();
         assert!(parse_query_auth(&params).is_err());
-        params.remove(4);
+        params.remove(3);
         assert!(parse_query_auth(&params).is_err());
     }
 

@@ -138,7 +138,10 @@ impl Checks {
     }
 }
 
-fn finish_checksum(c: Checksummer, expected: &[u8]) -> Result<(ChecksumAlgorithm, String), AuthError> {
+fn finish_checksum(
+    c: Checksummer,
+    expected: &[u8],
+) -> Result<(ChecksumAlgorithm, String), AuthError> {
     let alg = c.algorithm();
     let computed = c.finish_bytes();
     if computed != expected {
@@ -147,7 +150,10 @@ fn finish_checksum(c: Checksummer, expected: &[u8]) -> Result<(ChecksumAlgorithm
             alg.name()
         )));
     }
-    Ok((alg, base64::engine::general_purpose::STANDARD.encode(computed)))
+    Ok((
+        alg,
+        base64::engine::general_purpose::STANDARD.encode(computed),
+    ))
 }
 
 enum BodyState {
@@ -219,7 +225,9 @@ where
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| AuthError::InvalidArgument(format!("Invalid {length_header} header.")))?,
+                .ok_or_else(|| {
+                    AuthError::InvalidArgument(format!("Invalid {length_header} header."))
+                })?,
         ),
         None => None,
     };
@@ -232,7 +240,8 @@ where
             _ => None,
         },
         md5: content_md5(headers)?.map(|expected| (Md5::new(), expected)),
-        header_checksum: header_checksum(headers)?.map(|(alg, expected)| (Checksummer::new(alg), expected)),
+        header_checksum: header_checksum(headers)?
+            .map(|(alg, expected)| (Checksummer::new(alg), expected)),
         trailer_checksum: if has_trailer {
             trailer_checksum(headers)?.map(Checksummer::new)
         } else {
@@ -265,7 +274,9 @@ fn content_md5(headers: &http::HeaderMap) -> Result<Option<[u8; 16]>, AuthError>
 }
 
 /// The single `x-amz-checksum-<alg>` header, decoded.
-fn header_checksum(headers: &http::HeaderMap) -> Result<Option<(ChecksumAlgorithm, Vec<u8>)>, AuthError> {
+fn header_checksum(
+    headers: &http::HeaderMap,
+) -> Result<Option<(ChecksumAlgorithm, Vec<u8>)>, AuthError> {
     let mut found = None;
     for alg in ChecksumAlgorithm::ALL {
         let Some(value) = headers.get(alg.header_name()) else {
@@ -278,7 +289,10 @@ fn header_checksum(headers: &http::HeaderMap) -> Result<Option<(ChecksumAlgorith
             ));
         }
         let value = value.to_str().map_err(|_| {
-            AuthError::InvalidArgument(format!("Value for {} header is invalid.", alg.header_name()))
+            AuthError::InvalidArgument(format!(
+                "Value for {} header is invalid.",
+                alg.header_name()
+            ))
         })?;
         found = Some((alg, alg.decode_value(value)?));
     }

@@ -30,7 +30,9 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
 pub(crate) fn uri_encode(input: &[u8], keep_slash: bool, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in input {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/')
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
         {
             out.push(char::from(b));
         } else {
@@ -73,13 +75,19 @@ fn hex_val(b: u8) -> Option<u8> {
 }
 
 /// The canonical URIs to try for a raw request path: the path exactly as
-/// received first, then (if different) the path decoded and re-encoded the
-/// SigV4 way, for clients that send some reserved characters unescaped but
-/// sign them escaped. Both denote the same decoded path.
+/// received first, then (if different) each segment decoded and re-encoded
+/// the SigV4 way, for clients that send some reserved characters unescaped
+/// but sign them escaped (e.g. `$` in the AWS PUT example). Both denote the
+/// same segments; an escaped `/` stays escaped.
 pub(crate) fn canonical_uri_candidates(raw_path: &str) -> Vec<Cow<'_, str>> {
     let raw = if raw_path.is_empty() { "/" } else { raw_path };
-    let mut reencoded = String::with_capacity(raw.len());
-    uri_encode(&percent_decode(raw, false), true, &mut reencoded);
+    let mut reencoded = String::with_capacity(raw.len() + 16);
+    for (i, segment) in raw.split('/').enumerate() {
+        if i > 0 {
+            reencoded.push('/');
+        }
+        uri_encode(&percent_decode(segment, false), false, &mut reencoded);
+    }
     if reencoded == raw {
         vec![Cow::Borrowed(raw)]
     } else {
@@ -90,7 +98,11 @@ pub(crate) fn canonical_uri_candidates(raw_path: &str) -> Vec<Cow<'_, str>> {
 /// The canonical query string of a raw query: each name and value decoded
 /// then SigV4-encoded, sorted by name then value, `exclude` (a decoded
 /// parameter name such as `X-Amz-Signature`) left out.
-pub(crate) fn canonical_query(raw: Option<&str>, exclude: Option<&str>, plus_as_space: bool) -> String {
+pub(crate) fn canonical_query(
+    raw: Option<&str>,
+    exclude: Option<&str>,
+    plus_as_space: bool,
+) -> String {
     let Some(raw) = raw else {
         return String::new();
     };
@@ -124,7 +136,11 @@ pub(crate) fn canonical_query(raw: Option<&str>, exclude: Option<&str>, plus_as_
 /// names, in the order the client listed them. Values of a repeated header
 /// are joined with `,`; each value is trimmed and inner runs of whitespace
 /// collapse to one space. `host` falls back to the URI authority (HTTP/2).
-pub(crate) fn canonical_headers(signed: &[&str], headers: &http::HeaderMap, uri: &http::Uri) -> Vec<u8> {
+pub(crate) fn canonical_headers(
+    signed: &[&str],
+    headers: &http::HeaderMap,
+    uri: &http::Uri,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     for name in signed {
         let lower = name.to_ascii_lowercase();
@@ -194,13 +210,23 @@ pub(crate) fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u
 
 /// String to sign of one aws-chunked chunk
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html>).
-pub(crate) fn chunk_string_to_sign(amz_date: &str, scope: &str, previous: &str, chunk_sha256: &str) -> String {
+pub(crate) fn chunk_string_to_sign(
+    amz_date: &str,
+    scope: &str,
+    previous: &str,
+    chunk_sha256: &str,
+) -> String {
     format!("{CHUNK_ALGORITHM}\n{amz_date}\n{scope}\n{previous}\n{EMPTY_SHA256}\n{chunk_sha256}")
 }
 
 /// String to sign of the trailing headers
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming-trailers.html>).
-pub(crate) fn trailer_string_to_sign(amz_date: &str, scope: &str, previous: &str, trailer_sha256: &str) -> String {
+pub(crate) fn trailer_string_to_sign(
+    amz_date: &str,
+    scope: &str,
+    previous: &str,
+    trailer_sha256: &str,
+) -> String {
     format!("{TRAILER_ALGORITHM}\n{amz_date}\n{scope}\n{previous}\n{trailer_sha256}")
 }
 
@@ -229,7 +255,16 @@ mod tests {
             ["/bucket/a(1)!", "/bucket/a%281%29%21"]
         );
         // Lower-case escapes are re-encoded upper-case in the second candidate.
-        assert_eq!(canonical_uri_candidates("/b/%c3%a9"), ["/b/%c3%a9", "/b/%C3%A9"]);
+        assert_eq!(
+            canonical_uri_candidates("/b/%c3%a9"),
+            ["/b/%c3%a9", "/b/%C3%A9"]
+        );
+        // An escaped slash is never turned into a segment separator.
+        assert_eq!(canonical_uri_candidates("/b/a%2Fb"), ["/b/a%2Fb"]);
+        assert_eq!(
+            canonical_uri_candidates("/b/a%2fb"),
+            ["/b/a%2fb", "/b/a%2Fb"]
+        );
     }
 
     #[test]
@@ -240,7 +275,11 @@ mod tests {
             "acl=&delimiter=%2F&max-keys=2&prefix=a%20b"
         );
         assert_eq!(
-            canonical_query(Some("b=2&a=2&a=1&X-Amz-Signature=abc"), Some("X-Amz-Signature"), false),
+            canonical_query(
+                Some("b=2&a=2&a=1&X-Amz-Signature=abc"),
+                Some("X-Amz-Signature"),
+                false
+            ),
             "a=1&a=2&b=2"
         );
         assert_eq!(canonical_query(Some("k=a+b"), None, false), "k=a%2Bb");

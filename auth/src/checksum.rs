@@ -244,7 +244,10 @@ mod tests {
             assert!(alg.header_name().ends_with(&alg.name().to_lowercase()));
         }
         assert_eq!(ChecksumAlgorithm::from_name("MD5"), None);
-        assert_eq!(ChecksumAlgorithm::from_header_name("x-amz-checksum-type"), None);
+        assert_eq!(
+            ChecksumAlgorithm::from_header_name("x-amz-checksum-type"),
+            None
+        );
     }
 
     #[test]

@@ -173,7 +173,11 @@ mod tests {
             (AuthError::MissingAuthentication, "AccessDenied", 403),
             (AuthError::RequestExpired, "AccessDenied", 403),
             (AuthError::InvalidAccessKeyId, "InvalidAccessKeyId", 403),
-            (AuthError::SignatureDoesNotMatch, "SignatureDoesNotMatch", 403),
+            (
+                AuthError::SignatureDoesNotMatch,
+                "SignatureDoesNotMatch",
+                403,
+            ),
             (AuthError::RequestTimeTooSkewed, "RequestTimeTooSkewed", 403),
             (
                 AuthError::AuthorizationHeaderMalformed("x".into()),
@@ -185,11 +189,23 @@ mod tests {
                 "AuthorizationQueryParametersError",
                 400,
             ),
-            (AuthError::UnsupportedSignatureVersion, "InvalidRequest", 400),
-            (AuthError::XAmzContentSHA256Mismatch, "XAmzContentSHA256Mismatch", 400),
+            (
+                AuthError::UnsupportedSignatureVersion,
+                "InvalidRequest",
+                400,
+            ),
+            (
+                AuthError::XAmzContentSHA256Mismatch,
+                "XAmzContentSHA256Mismatch",
+                400,
+            ),
             (AuthError::BadDigest("x".into()), "BadDigest", 400),
             (AuthError::InvalidDigest, "InvalidDigest", 400),
-            (AuthError::InvalidArgument("x".into()), "InvalidArgument", 400),
+            (
+                AuthError::InvalidArgument("x".into()),
+                "InvalidArgument",
+                400,
+            ),
             (AuthError::IncompleteBody, "IncompleteBody", 400),
         ];
         for (err, code, status) in cases {

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq as _;
 
 use crate::authorization::{
-    format_amz_date, param, parse_amz_date, parse_authorization, parse_credential, parse_query_auth,
-    query_params, split_signed_headers, AuthKind, Credential,
+    format_amz_date, param, parse_amz_date, parse_authorization, parse_credential,
+    parse_query_auth, query_params, split_signed_headers, AuthKind, Credential,
 };
 use crate::canonical::{
     canonical_headers, canonical_query, canonical_request, canonical_uri_candidates,
@@ -57,7 +57,10 @@ pub enum PayloadMode {
 impl PayloadMode {
     /// True for the aws-chunked modes.
     pub fn is_streaming(&self) -> bool {
-        matches!(self, Self::StreamingSigned { .. } | Self::StreamingUnsignedTrailer)
+        matches!(
+            self,
+            Self::StreamingSigned { .. } | Self::StreamingUnsignedTrailer
+        )
     }
 
     /// Parse an `x-amz-content-sha256` value.
@@ -95,9 +98,18 @@ pub(crate) struct SigningContext {
 }
 
 impl SigningContext {
-    fn new(secret: &str, time: SystemTime, credential: &Credential, amz_date: String) -> Result<Self, AuthError> {
-        let derived =
-            aws_sigv4::sign::v4::generate_signing_key(secret, time, &credential.region, &credential.service);
+    fn new(
+        secret: &str,
+        time: SystemTime,
+        credential: &Credential,
+        amz_date: String,
+    ) -> Result<Self, AuthError> {
+        let derived = aws_sigv4::sign::v4::generate_signing_key(
+            secret,
+            time,
+            &credential.region,
+            &credential.service,
+        );
         let key = <[u8; 32]>::try_from(derived.as_ref())
             .map_err(|_| AuthError::InvalidRequest("unexpected signing key length".to_owned()))?;
         Ok(Self {
@@ -114,12 +126,22 @@ impl SigningContext {
 
     /// Expected signature of a chunk whose data hashes to `chunk_sha256` (hex).
     pub fn chunk_signature(&self, previous: &str, chunk_sha256: &str) -> String {
-        self.sign(&chunk_string_to_sign(&self.amz_date, &self.scope, previous, chunk_sha256))
+        self.sign(&chunk_string_to_sign(
+            &self.amz_date,
+            &self.scope,
+            previous,
+            chunk_sha256,
+        ))
     }
 
     /// Expected signature of trailing headers whose canonical form hashes to `trailer_sha256`.
     pub fn trailer_signature(&self, previous: &str, trailer_sha256: &str) -> String {
-        self.sign(&trailer_string_to_sign(&self.amz_date, &self.scope, previous, trailer_sha256))
+        self.sign(&trailer_string_to_sign(
+            &self.amz_date,
+            &self.scope,
+            previous,
+            trailer_sha256,
+        ))
     }
 }
 
@@ -185,7 +207,9 @@ pub fn verify_request(
     match req.headers.get(http::header::AUTHORIZATION) {
         Some(value) => {
             let value = value.to_str().map_err(|_| {
-                AuthError::AuthorizationHeaderMalformed("the authorization header is not ASCII".to_owned())
+                AuthError::AuthorizationHeaderMalformed(
+                    "the authorization header is not ASCII".to_owned(),
+                )
             })?;
             if query_auth {
                 return Err(AuthError::InvalidArgument(
@@ -199,11 +223,15 @@ pub fn verify_request(
             } else if value.starts_with("AWS ") || value.starts_with("AWS4-ECDSA") {
                 Err(AuthError::UnsupportedSignatureVersion)
             } else {
-                Err(AuthError::InvalidArgument("Unsupported Authorization Type".to_owned()))
+                Err(AuthError::InvalidArgument(
+                    "Unsupported Authorization Type".to_owned(),
+                ))
             }
         }
         None if query_auth => verify_query_auth(req, &params, store, region, now),
-        None if param(&params, "AWSAccessKeyId").is_some() && param(&params, "Signature").is_some() => {
+        None if param(&params, "AWSAccessKeyId").is_some()
+            && param(&params, "Signature").is_some() =>
+        {
             Err(AuthError::UnsupportedSignatureVersion)
         }
         None => Err(AuthError::MissingAuthentication),
@@ -224,8 +252,11 @@ fn verify_header_auth(
     let auth = parse_authorization(value)?;
     let credential = parse_credential(&auth.credential, region, AuthKind::Header)?;
     let signed = split_signed_headers(&auth.signed_headers, AuthKind::Header)?;
-    let bad_date =
-        || AuthError::AccessDenied("AWS authentication requires a valid Date or x-amz-date header".to_owned());
+    let bad_date = || {
+        AuthError::AccessDenied(
+            "AWS authentication requires a valid Date or x-amz-date header".to_owned(),
+        )
+    };
     let (amz_date, time) = if let Some(v) = req.headers.get("x-amz-date") {
         let s = v.to_str().map_err(|_| bad_date())?;
         (s.to_owned(), parse_amz_date(s).ok_or_else(bad_date)?)
@@ -236,7 +267,8 @@ fn verify_header_auth(
         return Err(bad_date());
     };
     if !amz_date.starts_with(&credential.date) {
-        return Err(AuthKind::Header.malformed("Invalid credential date. Date is not the same as X-Amz-Date."));
+        return Err(AuthKind::Header
+            .malformed("Invalid credential date. Date is not the same as X-Amz-Date."));
     }
     let skew = now.duration_since(time).unwrap_or_else(|e| e.duration());
     if skew > MAX_SKEW {
@@ -282,10 +314,12 @@ fn verify_query_auth(
     let credential = parse_credential(&auth.credential, region, AuthKind::Query)?;
     let signed = split_signed_headers(&auth.signed_headers, AuthKind::Query)?;
     let time = parse_amz_date(&auth.amz_date).ok_or_else(|| {
-        AuthKind::Query.malformed("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+        AuthKind::Query
+            .malformed("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     })?;
     if !auth.amz_date.starts_with(&credential.date) {
-        return Err(AuthKind::Query.malformed("Invalid credential date. Date is not the same as X-Amz-Date."));
+        return Err(AuthKind::Query
+            .malformed("Invalid credential date. Date is not the same as X-Amz-Date."));
     }
     if time.duration_since(now).is_ok_and(|ahead| ahead > MAX_SKEW) {
         return Err(AuthError::RequestNotYetValid);
@@ -296,16 +330,18 @@ fn verify_query_auth(
     if now > expiry {
         return Err(AuthError::RequestExpired);
     }
-    // Presigned URLs sign UNSIGNED-PAYLOAD unless the client signed a content hash.
-    let signed_sha256_header = signed
+    // Presigned URLs sign UNSIGNED-PAYLOAD unless the client signed a content
+    // hash. The body is handled as x-amz-content-sha256 says even when that
+    // header is not signed: its checks can only add to an unsigned payload.
+    let sha256_header = header_str(req.headers, "x-amz-content-sha256");
+    let sha256_header_signed = signed
         .iter()
-        .any(|n| n.eq_ignore_ascii_case("x-amz-content-sha256"))
-        .then(|| header_str(req.headers, "x-amz-content-sha256"))
-        .flatten();
-    let payload_hash = signed_sha256_header
+        .any(|n| n.eq_ignore_ascii_case("x-amz-content-sha256"));
+    let payload_hash = sha256_header
+        .filter(|_| sha256_header_signed)
         .or_else(|| param(params, "X-Amz-Content-Sha256"))
         .unwrap_or(UNSIGNED_PAYLOAD);
-    let payload = PayloadMode::parse(payload_hash)?;
+    let payload = PayloadMode::parse(sha256_header.unwrap_or(payload_hash))?;
     let secret = store
         .secret_key(&credential.access_key)
         .ok_or(AuthError::InvalidAccessKeyId)?;
@@ -347,7 +383,14 @@ fn check_signature(
     }
     for path in canonical_uri_candidates(req.uri.path()) {
         for query in &queries {
-            let creq = canonical_request(req.method.as_str(), &path, query, &headers, signed_list, payload_hash);
+            let creq = canonical_request(
+                req.method.as_str(),
+                &path,
+                query,
+                &headers,
+                signed_list,
+                payload_hash,
+            );
             let expected = signing.sign(&string_to_sign(&signing.amz_date, &signing.scope, &creq));
             if signatures_match(&expected, provided) {
                 return Ok(expected);

@@ -106,7 +106,11 @@ async fn new_bucket(b: &dyn Backend, tag: &str) -> BucketName {
     bucket
 }
 
-async fn list_all(b: &dyn Backend, bucket: &BucketName, mut q: ListQuery) -> (Vec<String>, Vec<String>) {
+async fn list_all(
+    b: &dyn Backend,
+    bucket: &BucketName,
+    mut q: ListQuery,
+) -> (Vec<String>, Vec<String>) {
     let (mut keys, mut prefixes) = (Vec::new(), Vec::new());
     for _ in 0..10_000 {
         let page = b.list_objects(bucket, &q).await.unwrap();
@@ -132,24 +136,42 @@ fn query(prefix: &str, delimiter: Option<&str>, max_keys: usize) -> ListQuery {
 
 pub async fn bucket_lifecycle(b: &dyn Backend) {
     let bucket = unique_bucket("life");
-    assert_eq!(code(b.head_bucket(&bucket).await), S3ErrorCode::NoSuchBucket);
+    assert_eq!(
+        code(b.head_bucket(&bucket).await),
+        S3ErrorCode::NoSuchBucket
+    );
     b.create_bucket(&bucket).await.unwrap();
     b.head_bucket(&bucket).await.unwrap();
     assert_eq!(
         code(b.create_bucket(&bucket).await),
         S3ErrorCode::BucketAlreadyOwnedByYou
     );
-    let names: Vec<String> = b.list_buckets().await.unwrap().into_iter().map(|i| i.name).collect();
+    let names: Vec<String> = b
+        .list_buckets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
     assert!(names.contains(&bucket.to_string()), "{names:?}");
     b.delete_bucket(&bucket).await.unwrap();
-    assert_eq!(code(b.head_bucket(&bucket).await), S3ErrorCode::NoSuchBucket);
-    assert_eq!(code(b.delete_bucket(&bucket).await), S3ErrorCode::NoSuchBucket);
+    assert_eq!(
+        code(b.head_bucket(&bucket).await),
+        S3ErrorCode::NoSuchBucket
+    );
+    assert_eq!(
+        code(b.delete_bucket(&bucket).await),
+        S3ErrorCode::NoSuchBucket
+    );
 }
 
 pub async fn delete_bucket_refuses_non_empty(b: &dyn Backend) {
     let bucket = new_bucket(b, "nonempty").await;
     put(b, &bucket, "deep/down/k", b"x").await;
-    assert_eq!(code(b.delete_bucket(&bucket).await), S3ErrorCode::BucketNotEmpty);
+    assert_eq!(
+        code(b.delete_bucket(&bucket).await),
+        S3ErrorCode::BucketNotEmpty
+    );
     assert_eq!(get(b, &bucket, "deep/down/k").await.unwrap(), b"x");
     b.delete_object(&bucket, &key("deep/down/k")).await.unwrap();
     b.delete_bucket(&bucket).await.unwrap();
@@ -159,13 +181,19 @@ pub async fn missing_bucket_and_key(b: &dyn Backend) {
     let bucket = new_bucket(b, "missing").await;
     assert_eq!(code(get(b, &bucket, "nope").await), S3ErrorCode::NoSuchKey);
     assert_eq!(
-        code(b.head_object(&bucket, &key("nope"), &Conditions::default()).await),
+        code(
+            b.head_object(&bucket, &key("nope"), &Conditions::default())
+                .await
+        ),
         S3ErrorCode::NoSuchKey
     );
     let ghost = unique_bucket("ghost");
     assert_eq!(code(get(b, &ghost, "k").await), S3ErrorCode::NoSuchBucket);
     assert_eq!(
-        code(b.put_object(&ghost, &key("k"), bytes_body(b"x"), put_opts(1)).await),
+        code(
+            b.put_object(&ghost, &key("k"), bytes_body(b"x"), put_opts(1))
+                .await
+        ),
         S3ErrorCode::NoSuchBucket
     );
     assert_eq!(
@@ -187,13 +215,19 @@ pub async fn put_get_round_trip(b: &dyn Backend) {
     };
     let metadata = vec![
         ("color".to_owned(), "blue".to_owned()),
-        ("with-dash_and_underscore".to_owned(), "é ünïcode".to_owned()),
+        (
+            "with-dash_and_underscore".to_owned(),
+            "é ünïcode".to_owned(),
+        ),
     ];
     let meta = b
         .put_object(
             &bucket,
             &key("doc.txt"),
-            body(vec![Bytes::from_static(b"hello, "), Bytes::from_static(b"blobgate")]),
+            body(vec![
+                Bytes::from_static(b"hello, "),
+                Bytes::from_static(b"blobgate"),
+            ]),
             PutOptions {
                 headers: headers.clone(),
                 user_metadata: metadata.clone(),
@@ -253,9 +287,14 @@ pub async fn failed_body_keeps_previous_object(b: &dyn Backend) {
     // A failed first write leaves nothing behind.
     let broken: ByteStream = Box::pin(futures_util::stream::iter(vec![
         Ok(Bytes::from_static(b"partial")),
-        Err(S3Error::new(S3ErrorCode::IncompleteBody, "client went away")),
+        Err(S3Error::new(
+            S3ErrorCode::IncompleteBody,
+            "client went away",
+        )),
     ]));
-    let _ = b.put_object(&bucket, &key("new"), broken, put_opts(100)).await;
+    let _ = b
+        .put_object(&bucket, &key("new"), broken, put_opts(100))
+        .await;
     assert_eq!(code(get(b, &bucket, "new").await), S3ErrorCode::NoSuchKey);
     let (keys, _) = list_all(b, &bucket, query("", None, 1000)).await;
     assert_eq!(keys, ["k"]);
@@ -390,7 +429,12 @@ pub async fn write_conditions(b: &dyn Backend) {
         ..Conditions::default()
     };
     let first = b
-        .put_object(&bucket, &key("k"), bytes_body(b"v1"), with(none_match_any.clone()))
+        .put_object(
+            &bucket,
+            &key("k"),
+            bytes_body(b"v1"),
+            with(none_match_any.clone()),
+        )
         .await
         .unwrap();
     let r = b
@@ -496,7 +540,9 @@ pub async fn key_shapes_round_trip(b: &dyn Backend) {
 
 pub async fn list_order_is_binary(b: &dyn Backend) {
     let bucket = new_bucket(b, "order").await;
-    let keys = ["a", "a-b", "a/b", "a/b/c", "a0", "B", "é", "a.", "a/", "b", "a!"];
+    let keys = [
+        "a", "a-b", "a/b", "a/b/c", "a0", "B", "é", "a.", "a/", "b", "a!",
+    ];
     for k in keys {
         put(b, &bucket, k, b"x").await;
     }
@@ -597,7 +643,10 @@ pub async fn large_object_streams(b: &dyn Backend) {
         .await
         .unwrap();
     assert_eq!(meta.etag, expected);
-    let out = b.get_object(&bucket, &key("big"), GetOptions::default()).await.unwrap();
+    let out = b
+        .get_object(&bucket, &key("big"), GetOptions::default())
+        .await
+        .unwrap();
     let mut md5 = Md5::new();
     let mut size = 0usize;
     let mut s = out.body;
@@ -624,5 +673,8 @@ pub async fn concurrent_puts_leave_one_whole_object(b: &dyn Backend) {
     });
     futures_util::future::join_all(puts).await;
     let got = get(b, &bucket, "same").await.unwrap();
-    assert!(bodies.contains(&got), "the object is a mix of several writes");
+    assert!(
+        bodies.contains(&got),
+        "the object is a mix of several writes"
+    );
 }

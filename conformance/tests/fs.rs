@@ -1,5 +1,7 @@
 //! The shared backend suite against the local-directory backend, plus the
 //! fs-specific guarantee that no key reaches outside the data directory.
+// Test code: an unexpected error fails the test by panicking.
+#![allow(clippy::unwrap_used)]
 
 use blobgate::storage::fs::FsBackend;
 use blobgate::storage::{Backend, ObjectKey};
@@ -32,11 +34,12 @@ async fn keys_never_leave_the_data_dir() {
     std::fs::write(&canary, b"outside").unwrap();
     let bucket = blobgate_conformance::unique_bucket("escape");
     backend.create_bucket(&bucket).await.unwrap();
-    for key in blobgate_conformance::TRICKY_KEYS
-        .iter()
-        .copied()
-        .chain(["../canary", "../../canary", "/../../canary", "..\\canary"])
-    {
+    for key in blobgate_conformance::TRICKY_KEYS.iter().copied().chain([
+        "../canary",
+        "../../canary",
+        "/../../canary",
+        "..\\canary",
+    ]) {
         let key = ObjectKey::parse(key).unwrap();
         backend
             .put_object(

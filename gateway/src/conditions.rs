@@ -108,7 +108,12 @@ impl Conditions {
     }
 
     /// Evaluate against an existing object's ETag and modification time.
-    pub fn check(&self, etag: &str, last_modified: SystemTime, access: Access) -> Result<(), S3Error> {
+    pub fn check(
+        &self,
+        etag: &str,
+        last_modified: SystemTime,
+        access: Access,
+    ) -> Result<(), S3Error> {
         let modified = truncate_to_seconds(last_modified);
         match &self.if_match {
             Some(cond) => {

@@ -16,7 +16,11 @@ pub const DEV_ACCESS_KEY: &str = "blobgate-dev";
 pub const DEV_SECRET_KEY: &str = "blobgate-dev-secret";
 
 #[derive(Debug, Parser)]
-#[command(name = "blobgate", version, about = "S3-compatible gateway onto Azure Blob Storage or a local directory")]
+#[command(
+    name = "blobgate",
+    version,
+    about = "S3-compatible gateway onto Azure Blob Storage or a local directory"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -99,10 +99,9 @@ impl S3ErrorCode {
     pub fn status(self) -> StatusCode {
         use S3ErrorCode::*;
         match self {
-            AccessDenied
-            | InvalidAccessKeyId
-            | RequestTimeTooSkewed
-            | SignatureDoesNotMatch => StatusCode::FORBIDDEN,
+            AccessDenied | InvalidAccessKeyId | RequestTimeTooSkewed | SignatureDoesNotMatch => {
+                StatusCode::FORBIDDEN
+            }
             AuthorizationHeaderMalformed
             | AuthorizationQueryParametersError
             | BadDigest
@@ -267,7 +266,10 @@ impl From<blobgate_auth::AuthError> for S3Error {
         };
         let mut err = S3Error::new(code, e.message());
         if code.status().as_u16() != e.http_status() {
-            tracing::debug!(auth_code = e.s3_code(), "auth error mapped with a different status");
+            tracing::debug!(
+                auth_code = e.s3_code(),
+                "auth error mapped with a different status"
+            );
         }
         err.source = None;
         err

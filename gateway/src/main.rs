@@ -20,7 +20,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("blobgate: cannot start the runtime: {e}");
@@ -43,7 +46,10 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
     let root = options.root_credentials()?;
     let backend: Arc<dyn Backend> = match options.backend {
         BackendKind::Fs => Arc::new(FsBackend::open(&options.data_dir).map_err(|e| {
-            format!("cannot use data directory {}: {e}", options.data_dir.display())
+            format!(
+                "cannot use data directory {}: {e}",
+                options.data_dir.display()
+            )
         })?),
     };
     let listener = tokio::net::TcpListener::bind(options.listen)

@@ -88,7 +88,14 @@ mod tests {
             })
         );
         assert_eq!(ByteRange::parse("bytes=-5"), Some(ByteRange::Suffix(5)));
-        for ignored in ["bytes=5-1", "bytes=0-1,3-4", "items=0-1", "bytes=a-b", "bytes=-", "0-1"] {
+        for ignored in [
+            "bytes=5-1",
+            "bytes=0-1,3-4",
+            "items=0-1",
+            "bytes=a-b",
+            "bytes=-",
+            "0-1",
+        ] {
             assert_eq!(ByteRange::parse(ignored), None, "{ignored}");
         }
     }

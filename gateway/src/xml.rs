@@ -185,7 +185,13 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_unbalanced() {
-        for doc in [&b"not xml <"[..], b"<a><b></a>", b"<a></a><b></b>", b"", b"text"] {
+        for doc in [
+            &b"not xml <"[..],
+            b"<a><b></a>",
+            b"<a></a><b></b>",
+            b"",
+            b"text",
+        ] {
             assert!(parse(doc).is_err(), "{:?}", std::str::from_utf8(doc));
         }
     }

@@ -20,7 +20,9 @@ pub fn write_owner(x: &mut XmlWriter, access_key: &str) {
 
 fn owner_id(access_key: &str) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(format!("blobgate-owner:{access_key}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("blobgate-owner:{access_key}").as_bytes(),
+    ))
 }
 
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html>

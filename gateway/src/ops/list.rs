@@ -46,8 +46,10 @@ fn token_mac(key: &[u8; 32], payload: &[u8]) -> Result<Vec<u8>, S3Error> {
 
 /// An opaque, integrity-protected continuation token.
 pub fn encode_token(key: &[u8; 32], after: &str) -> Result<String, S3Error> {
-    let payload = serde_json::to_vec(&TokenPayload { a: after.to_owned() })
-        .map_err(S3Error::internal)?;
+    let payload = serde_json::to_vec(&TokenPayload {
+        a: after.to_owned(),
+    })
+    .map_err(S3Error::internal)?;
     let mut raw = token_mac(key, &payload)?;
     raw.extend_from_slice(&payload);
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
@@ -95,11 +97,18 @@ impl Common {
         let url_encode = match q.get("encoding-type") {
             None => false,
             Some(v) if v.eq_ignore_ascii_case("url") => true,
-            Some(_) => return Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request")),
+            Some(_) => {
+                return Err(S3Error::invalid_argument(
+                    "Invalid Encoding Method specified in Request",
+                ))
+            }
         };
         Ok(Common {
             prefix: q.get("prefix").unwrap_or_default().to_owned(),
-            delimiter: q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_owned),
+            delimiter: q
+                .get("delimiter")
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
             max_keys,
             url_encode,
         })

@@ -41,9 +41,7 @@ pub async fn dispatch(
         Endpoint::HeadObject => {
             object::handle_head_object(gateway, &bucket()?, &key()?, &req).await
         }
-        Endpoint::DeleteObject => {
-            object::handle_delete_object(gateway, &bucket()?, &key()?).await
-        }
+        Endpoint::DeleteObject => object::handle_delete_object(gateway, &bucket()?, &key()?).await,
         Endpoint::NotImplemented(op) => Err(S3Error::not_implemented(op)),
     }
 }

@@ -44,7 +44,11 @@ pub fn declared_length(req: &S3Request) -> Result<u64, S3Error> {
         )
     };
     let length = if req.verified.payload.is_streaming() {
-        parse_length(headers.get("x-amz-decoded-content-length").ok_or_else(missing)?)?
+        parse_length(
+            headers
+                .get("x-amz-decoded-content-length")
+                .ok_or_else(missing)?,
+        )?
     } else {
         parse_length(headers.get(header::CONTENT_LENGTH).ok_or_else(missing)?)?
     };
@@ -59,20 +63,12 @@ pub fn declared_length(req: &S3Request) -> Result<u64, S3Error> {
 
 /// Content-* headers to store, without the `aws-chunked` transfer coding.
 pub fn content_headers(headers: &HeaderMap) -> ContentHeaders {
-    let encoding = header_text(headers, header::CONTENT_ENCODING).and_then(|v| {
-        let kept: Vec<&str> = v
-            .split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
-            .collect();
-        (!kept.is_empty()).then(|| kept.join(","))
-    });
     ContentHeaders {
         content_type: Some(
             header_text(headers, header::CONTENT_TYPE)
                 .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned()),
         ),
-        content_encoding: encoding,
+        content_encoding: blobgate_auth::stored_content_encoding(headers),
         content_disposition: header_text(headers, header::CONTENT_DISPOSITION),
         content_language: header_text(headers, header::CONTENT_LANGUAGE),
         cache_control: header_text(headers, header::CACHE_CONTROL),
@@ -128,7 +124,11 @@ pub async fn handle_put_object(
     let mut response = empty_response(StatusCode::OK);
     set_etag(response.headers_mut(), &meta.etag);
     if let Some(c) = &meta.checksum {
-        insert(response.headers_mut(), checksum_header(&c.algorithm), &c.value);
+        insert(
+            response.headers_mut(),
+            checksum_header(&c.algorithm),
+            &c.value,
+        );
     }
     Ok(response)
 }
@@ -193,7 +193,10 @@ fn object_headers(headers: &mut HeaderMap, meta: &ObjectMeta, req: &S3Request, w
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"enabled"));
     if let (true, true, Some(c)) = (checksum_mode, whole, &meta.checksum) {
         insert(headers, checksum_header(&c.algorithm), &c.value);
-        headers.insert("x-amz-checksum-type", HeaderValue::from_static("FULL_OBJECT"));
+        headers.insert(
+            "x-amz-checksum-type",
+            HeaderValue::from_static("FULL_OBJECT"),
+        );
     }
     apply_overrides(headers, &req.query);
 }
@@ -222,7 +225,11 @@ fn set_length_and_range(
     let headers = response.headers_mut();
     match range {
         Some((first, last)) => {
-            insert(headers, header::CONTENT_LENGTH, &(last - first + 1).to_string());
+            insert(
+                headers,
+                header::CONTENT_LENGTH,
+                &(last - first + 1).to_string(),
+            );
             insert(
                 headers,
                 header::CONTENT_RANGE,
@@ -323,8 +330,14 @@ mod tests {
     #[test]
     fn aws_chunked_is_not_stored() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_ENCODING, "aws-chunked,gzip".parse().unwrap());
-        assert_eq!(content_headers(&h).content_encoding.as_deref(), Some("gzip"));
+        h.insert(
+            header::CONTENT_ENCODING,
+            "aws-chunked,gzip".parse().unwrap(),
+        );
+        assert_eq!(
+            content_headers(&h).content_encoding.as_deref(),
+            Some("gzip")
+        );
         h.insert(header::CONTENT_ENCODING, "aws-chunked".parse().unwrap());
         assert_eq!(content_headers(&h).content_encoding, None);
         assert_eq!(

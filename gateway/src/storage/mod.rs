@@ -201,6 +201,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Deleting a missing key succeeds, as in S3.
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), S3Error>;
 
-    async fn list_objects(&self, bucket: &BucketName, query: &ListQuery)
-        -> Result<ListPage, S3Error>;
+    async fn list_objects(
+        &self,
+        bucket: &BucketName,
+        query: &ListQuery,
+    ) -> Result<ListPage, S3Error>;
 }

@@ -4,8 +4,9 @@
 //! a path outside its bucket directory, and a listing walks directories in
 //! key order.
 //!
-//! Segment encoding: `[A-Za-z0-9-_.~]` stay as they are, every other byte is
-//! `%XX`; the segments `""`, `.` and `..` become `%`, `%2E` and `%2E%2E`. A
+//! Segment encoding: `[a-z0-9-_.~]` stay as they are, every other byte
+//! (uppercase letters too, so that case-insensitive filesystems cannot merge
+//! two keys) is `%XX`; the segments `""`, `.` and `..` become `%`, `%2E` and `%2E%2E`. A
 //! segment whose encoding is longer than [`MAX_ENCODED`] becomes `#` + the hex
 //! SHA-256 of the segment, with the real segment in a file `@name` inside.
 //! Names starting with `@` are the gateway's files: `@` is always escaped in
@@ -42,7 +43,7 @@ impl SegmentName {
 }
 
 fn is_plain_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.' | b'~')
 }
 
 /// The directory name for one key segment.
@@ -135,7 +136,9 @@ mod tests {
 
     #[test]
     fn encodes_and_decodes() {
-        for seg in ["", ".", "..", "abc", "a b", "é", "@obj", "%", "#x", "a+b=c&d", "..."] {
+        for seg in [
+            "", ".", "..", "abc", "a b", "é", "@obj", "%", "#x", "a+b=c&d", "...",
+        ] {
             let SegmentName::Plain(name) = encode_segment(seg) else {
                 panic!("{seg} hashed")
             };
@@ -145,6 +148,7 @@ mod tests {
             assert_eq!(decode_dir_name(&name), Decoded::Segment(seg.to_owned()));
         }
         assert_eq!(encode_segment("a b"), SegmentName::Plain("a%20b".into()));
+        assert_eq!(encode_segment("Ab"), SegmentName::Plain("%41b".into()));
     }
 
     #[test]
@@ -154,12 +158,15 @@ mod tests {
         assert!(matches!(name, SegmentName::Hashed(ref n) if n.len() == 65));
         assert_eq!(decode_dir_name(name.dir_name()), Decoded::Hashed);
         // 67 non-ASCII chars encode to 201+ bytes.
-        assert!(matches!(encode_segment(&"é".repeat(34)), SegmentName::Hashed(_)));
+        assert!(matches!(
+            encode_segment(&"é".repeat(34)),
+            SegmentName::Hashed(_)
+        ));
     }
 
     #[test]
     fn foreign_names_are_ignored() {
-        for name in ["@bucket", "%zz", "a b", "%C3"] {
+        for name in ["@bucket", "%zz", "a b", "%C3", "Ab"] {
             assert_eq!(decode_dir_name(name), Decoded::Other, "{name}");
         }
     }

@@ -121,8 +121,7 @@ pub fn list(bucket_dir: &Path, query: &ListQuery) -> io::Result<ListPage> {
                 stack.push(expand(&dir, &sub)?.into_iter());
             }
             Item::Object { key, dir } => {
-                if !key.starts_with(prefix) || key.as_bytes() <= bound.as_bytes() || skipped(&key)
-                {
+                if !key.starts_with(prefix) || key.as_bytes() <= bound.as_bytes() || skipped(&key) {
                     continue;
                 }
                 let meta = match File::open(dir.join(OBJECT_FILE)) {
@@ -158,7 +157,11 @@ pub fn list(bucket_dir: &Path, query: &ListQuery) -> io::Result<ListPage> {
 /// The greatest key or common prefix in a page.
 fn last_returned(page: &ListPage) -> String {
     let obj = page.objects.last().map(|o| o.key.as_str()).unwrap_or("");
-    let cp = page.common_prefixes.last().map(String::as_str).unwrap_or("");
+    let cp = page
+        .common_prefixes
+        .last()
+        .map(String::as_str)
+        .unwrap_or("");
     if obj.as_bytes() > cp.as_bytes() {
         obj.to_owned()
     } else {

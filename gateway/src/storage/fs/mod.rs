@@ -131,7 +131,12 @@ async fn blocking<T: Send + 'static>(
 fn open_object(dir: &Path) -> Result<(File, ObjectMeta), S3Error> {
     let mut file = match File::open(dir.join(OBJECT_FILE)) {
         Ok(f) => f,
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
             return Err(S3Error::no_such_key())
         }
         Err(e) => return Err(S3Error::internal(e)),

@@ -1,0 +1,99 @@
+"""Peak gateway memory while objects of growing size stream in and out.
+
+Starts the release binary on a loopback port with a temporary data dir,
+PUTs and GETs objects of each size with boto3 (single requests, streamed
+from a generator on both sides), checks the SHA-256 of what comes back, and
+reads the gateway's peak RSS (VmHWM) after each size. Memory must not grow
+with object size: compare the rows.
+
+    python3 benches/stream_memory.py [SIZE_MIB ...]     (default: 64 1024)
+
+Needs boto3 (conformance/.venv has it) and a release build
+(cargo build --release -p blobgate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parents[1]
+CHUNK = 1 << 20
+
+
+def make_file(path: Path, size: int) -> str:
+    """Write `size` pseudo-random bytes to `path`; return their SHA-256."""
+    sha = hashlib.sha256()
+    block = os.urandom(CHUNK)
+    with path.open("wb") as f:
+        for i in range(size // CHUNK):
+            chunk = block[i % 251 :] + block[: i % 251]
+            sha.update(chunk)
+            f.write(chunk)
+    return sha.hexdigest()
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return -1
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [64, 1024]
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    binary = target / "release" / "blobgate"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as data, tempfile.TemporaryDirectory() as store:
+        env = dict(os.environ, BLOBGATE_ACCESS_KEY="bench", BLOBGATE_SECRET_KEY="bench-secret", RUST_LOG="warn")
+        proc = subprocess.Popen(
+            [str(binary), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", store], env=env
+        )
+        try:
+            time.sleep(0.5)
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=f"http://127.0.0.1:{port}",
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench-secret",
+                region_name="us-east-1",
+                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+            )
+            s3.create_bucket(Bucket="bench")
+            print(f"{'size MiB':>9} {'PUT MiB/s':>10} {'GET MiB/s':>10} {'peak RSS MiB':>13}")
+            for mib in sizes:
+                size = mib << 20
+                src = Path(data) / f"src-{mib}"
+                expected = make_file(src, size)
+                t0 = time.perf_counter()
+                with src.open("rb") as body:
+                    s3.put_object(Bucket="bench", Key=f"obj-{mib}", Body=body)
+                put_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                got = s3.get_object(Bucket="bench", Key=f"obj-{mib}")["Body"]
+                sha = hashlib.sha256()
+                for chunk in iter(lambda: got.read(CHUNK), b""):
+                    sha.update(chunk)
+                get_s = time.perf_counter() - t0
+                assert sha.hexdigest() == expected, "downloaded bytes differ"
+                src.unlink()
+                print(f"{mib:>9} {mib / put_s:>10.0f} {mib / get_s:>10.0f} {peak_rss_kib(proc.pid) / 1024:>13.1f}")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
