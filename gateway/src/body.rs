@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,23 +36,15 @@ pub fn streamed(stream: ByteStream) -> ResponseBody {
     StreamBody::new(stream.map(|r| r.map(Frame::data))).boxed_unsync()
 }
 
-/// The request body's data frames, failing with RequestTimeout when the
-/// client sends nothing for `idle`.
+/// The request body's data frames as a stream.
 pub struct IncomingStream {
     body: Incoming,
-    idle: Duration,
-    timer: Pin<Box<Sleep>>,
     done: bool,
 }
 
 impl IncomingStream {
-    pub fn new(body: Incoming, idle: Duration) -> Self {
-        IncomingStream {
-            body,
-            idle,
-            timer: Box::pin(sleep(idle)),
-            done: false,
-        }
+    pub fn new(body: Incoming) -> Self {
+        IncomingStream { body, done: false }
     }
 }
 
@@ -61,20 +53,15 @@ impl Stream for IncomingStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.done {
-            return Poll::Ready(None);
-        }
-        loop {
-            match Pin::new(&mut this.body).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    let deadline = tokio::time::Instant::now() + this.idle;
-                    this.timer.as_mut().reset(deadline);
+        while !this.done {
+            match ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+                Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         return Poll::Ready(Some(Ok(data)));
                     }
-                    // Trailers frames carry no data; keep reading.
+                    // Trailer frames carry no data; keep reading.
                 }
-                Poll::Ready(Some(Err(e))) => {
+                Some(Err(e)) => {
                     this.done = true;
                     return Poll::Ready(Some(Err(S3Error {
                         source: Some(Box::new(e)),
@@ -84,20 +71,57 @@ impl Stream for IncomingStream {
                         )
                     })));
                 }
-                Poll::Ready(None) => {
-                    this.done = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => {
-                    if this.timer.as_mut().poll(cx).is_ready() {
-                        this.done = true;
-                        return Poll::Ready(Some(Err(S3Error::new(
-                            S3ErrorCode::RequestTimeout,
-                            "Your socket connection to the server was not read from or written to within the timeout period.",
-                        ))));
-                    }
-                    return Poll::Pending;
-                }
+                None => this.done = true,
+            }
+        }
+        Poll::Ready(None)
+    }
+}
+
+/// Fails a body stream with RequestTimeout when it yields nothing for
+/// `idle`: a stalled client is cut off and its upload abandoned.
+pub struct IdleTimeout<S> {
+    inner: S,
+    idle: Duration,
+    timer: Pin<Box<Sleep>>,
+    expired: bool,
+}
+
+impl<S> IdleTimeout<S> {
+    pub fn new(inner: S, idle: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            idle,
+            timer: Box::pin(sleep(idle)),
+            expired: false,
+        }
+    }
+}
+
+impl<S> Stream for IdleTimeout<S>
+where
+    S: Stream<Item = Result<Bytes, S3Error>> + Unpin,
+{
+    type Item = Result<Bytes, S3Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.expired {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(item) => {
+                let deadline = tokio::time::Instant::now() + this.idle;
+                this.timer.as_mut().reset(deadline);
+                Poll::Ready(item)
+            }
+            Poll::Pending => {
+                ready!(this.timer.as_mut().poll(cx));
+                this.expired = true;
+                Poll::Ready(Some(Err(S3Error::new(
+                    S3ErrorCode::RequestTimeout,
+                    "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+                ))))
             }
         }
     }

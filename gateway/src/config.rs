@@ -55,7 +55,8 @@ pub struct ServeOptions {
     /// Base domain for virtual-host-style requests (BUCKET.DOMAIN).
     #[arg(long, env = "BLOBGATE_DOMAIN")]
     pub domain: Option<String>,
-    /// Seconds a request body may stall before the request is cut off.
+    /// Seconds a client may stall (request headers, request body, or not
+    /// reading the response) before its connection is cut off.
     #[arg(long, env = "BLOBGATE_IDLE_TIMEOUT", default_value_t = 60)]
     pub idle_timeout: u64,
     /// Root access key id (with BLOBGATE_SECRET_KEY).
@@ -99,6 +100,7 @@ impl ServeOptions {
 
     /// Settings for the request path.
     pub fn gateway_config(&self, root: &RootCredentials) -> GatewayConfig {
+        let idle = Duration::from_secs(self.idle_timeout.max(1));
         let mut token_key = [0u8; 32];
         token_key.copy_from_slice(&Sha256::digest(
             format!("blobgate continuation tokens\n{}", root.secret_key).as_bytes(),
@@ -106,9 +108,9 @@ impl ServeOptions {
         GatewayConfig {
             region: self.region.clone(),
             domain: self.domain.clone().filter(|d| !d.is_empty()),
-            body_idle_timeout: Duration::from_secs(self.idle_timeout.max(1)),
-            write_timeout: Duration::from_secs(self.idle_timeout.max(1)),
-            header_timeout: Duration::from_secs(30),
+            body_idle_timeout: idle,
+            write_timeout: idle,
+            header_timeout: idle.min(Duration::from_secs(30)),
             token_key,
         }
     }

@@ -8,7 +8,7 @@ pub mod object;
 
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::body::{self, IncomingStream, ResponseBody};
+use crate::body::{self, IdleTimeout, IncomingStream, ResponseBody};
 use crate::error::S3Error;
 use crate::router::{Endpoint, Route};
 use crate::server::{Gateway, S3Request};
@@ -54,10 +54,11 @@ pub fn request_body(
     req: S3Request,
 ) -> Result<(ByteStream, ChecksumSource), S3Error> {
     use futures_util::StreamExt;
-    let incoming = IncomingStream::new(req.body, gateway.config.body_idle_timeout);
+    let incoming = IncomingStream::new(req.body);
     let (verifying, outcome) =
         blobgate_auth::verify_body(&req.verified, &req.parts.headers, incoming)?;
-    let stream = verifying.map(|r| r.map_err(S3Error::from));
+    let verified = verifying.map(|r| r.map_err(S3Error::from));
+    let stream = IdleTimeout::new(verified, gateway.config.body_idle_timeout);
     Ok((Box::pin(stream), ChecksumSource(outcome)))
 }
 
