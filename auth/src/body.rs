@@ -289,7 +289,7 @@ fn header_checksum(
             ));
         }
         let value = value.to_str().map_err(|_| {
-            AuthError::InvalidArgument(format!(
+            AuthError::InvalidRequest(format!(
                 "Value for {} header is invalid.",
                 alg.header_name()
             ))

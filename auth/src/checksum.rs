@@ -84,7 +84,7 @@ impl ChecksumAlgorithm {
     /// Decode a base64 checksum value, checking its length for this algorithm.
     pub(crate) fn decode_value(&self, value: &str) -> Result<Vec<u8>, AuthError> {
         let invalid = || {
-            AuthError::InvalidArgument(format!(
+            AuthError::InvalidRequest(format!(
                 "Value for {} header is invalid.",
                 self.header_name()
             ))
@@ -256,11 +256,11 @@ mod tests {
         assert_eq!(alg.decode_value("yZRlqg==").unwrap().len(), 4);
         assert!(matches!(
             alg.decode_value("AAAAAAAAAAA="),
-            Err(AuthError::InvalidArgument(_))
+            Err(AuthError::InvalidRequest(_))
         ));
         assert!(matches!(
             alg.decode_value("not base64!"),
-            Err(AuthError::InvalidArgument(_))
+            Err(AuthError::InvalidRequest(_))
         ));
     }
 }

@@ -303,6 +303,17 @@ fn verify_header_auth(
     })
 }
 
+/// Whether an `x-amz-*` header other than x-amz-content-sha256 is present
+/// but not signed.
+fn has_unsigned_amz_header(headers: &http::HeaderMap, signed: &[&str]) -> bool {
+    headers.keys().any(|name| {
+        let name = name.as_str();
+        name.starts_with("x-amz-")
+            && name != "x-amz-content-sha256"
+            && !signed.iter().any(|s| s.eq_ignore_ascii_case(name))
+    })
+}
+
 fn verify_query_auth(
     req: &RequestParts<'_>,
     params: &[(String, String)],
@@ -313,6 +324,13 @@ fn verify_query_auth(
     let auth = parse_query_auth(params)?;
     let credential = parse_credential(&auth.credential, region, AuthKind::Query)?;
     let signed = split_signed_headers(&auth.signed_headers, AuthKind::Query)?;
+    // Whoever holds a presigned URL must not add instructions to it: every
+    // x-amz-* header must be among the signed ones (as S3 requires).
+    if has_unsigned_amz_header(req.headers, &signed) {
+        return Err(AuthError::AccessDenied(
+            "There were headers present in the request which were not signed".to_owned(),
+        ));
+    }
     let time = parse_amz_date(&auth.amz_date).ok_or_else(|| {
         AuthKind::Query
             .malformed("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")

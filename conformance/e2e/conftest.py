@@ -153,35 +153,12 @@ def _external_gateway() -> Gateway:
 _STARTED: list[Gateway] = []
 
 
-@pytest.fixture(scope="session")
-def gateway(tmp_path_factory) -> Gateway:
-    if os.environ.get("BLOBGATE_TEST_ENDPOINT"):
-        yield _external_gateway()
-        return
-
-    binary = blobgate_binary()
-    if not binary.is_file():
-        pytest.fail(
-            f"blobgate binary not found at {binary}; build it (cargo build -p blobgate) "
-            "or set BLOBGATE_BIN",
-            pytrace=False,
-        )
-    backend = os.environ.get("BLOBGATE_TEST_BACKEND", "fs")
-    workdir = tmp_path_factory.mktemp("gateway")
-    cfg = backend_config(backend, workdir)
-    access, secret = random_credentials()
-    log_path = workdir / "blobgate.log"
-
+def _start_gateway(binary: Path, cfg: BackendConfig, access: str, secret: str, workdir: Path,
+                   log_path: Path, jail: Path | None) -> Gateway:  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("BLOBGATE_")}
     env.update(cfg.env)
-    env.update(
-        BLOBGATE_ACCESS_KEY=access,
-        BLOBGATE_SECRET_KEY=secret,
-        RUST_BACKTRACE="1",
-    )
+    env.update(BLOBGATE_ACCESS_KEY=access, BLOBGATE_SECRET_KEY=secret, RUST_BACKTRACE="1")
     env.setdefault("RUST_LOG", "info")
-
-    gw = None
     for attempt in range(3):  # a free port can be taken between probe and bind
         port = _free_port()
         cmd = [
@@ -192,13 +169,12 @@ def gateway(tmp_path_factory) -> Gateway:
             *cfg.args,
             *shlex.split(os.environ.get("BLOBGATE_EXTRA_ARGS", "")),
         ]  # fmt: skip
-        log = open(log_path, "ab")
-        log.write(f"--- {shlex.join(cmd)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=workdir
-        )
-        log.close()
+        with open(log_path, "ab") as log:
+            log.write(f"--- {shlex.join(cmd)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=workdir
+            )
         gw = Gateway(
             endpoint=f"http://127.0.0.1:{port}",
             host="127.0.0.1",
@@ -208,18 +184,60 @@ def gateway(tmp_path_factory) -> Gateway:
             region=REGION_DEFAULT,
             domain=VHOST_DOMAIN,
             data_dir=cfg.data_dir,
-            jail=(workdir / "jail") if cfg.data_dir else None,
+            jail=jail,
             proc=proc,
             log_path=log_path,
         )
         try:
             _wait_live(gw, time.monotonic() + STARTUP_TIMEOUT)
-            break
+            _STARTED.append(gw)
+            return gw
         except RuntimeError as e:
             _stop(proc)
             if attempt == 2 or "in use" not in gw.log_tail(5).lower():
                 pytest.fail(f"{e}\n--- gateway log ({log_path}):\n{gw.log_tail()}", pytrace=False)
-    _STARTED.append(gw)
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def _backend(tmp_path_factory):
+    binary = blobgate_binary()
+    if not binary.is_file():
+        pytest.fail(
+            f"blobgate binary not found at {binary}; build it (cargo build -p blobgate) "
+            "or set BLOBGATE_BIN",
+            pytrace=False,
+        )
+    workdir = tmp_path_factory.mktemp("gateway")
+    cfg = backend_config(os.environ.get("BLOBGATE_TEST_BACKEND", "fs"), workdir)
+    return binary, cfg, workdir
+
+
+@pytest.fixture(scope="session")
+def gateway(request) -> Gateway:
+    if os.environ.get("BLOBGATE_TEST_ENDPOINT"):
+        yield _external_gateway()
+        return
+    binary, cfg, workdir = request.getfixturevalue("_backend")
+    access, secret = random_credentials()
+    jail = (workdir / "jail") if cfg.data_dir else None
+    gw = _start_gateway(binary, cfg, access, secret, workdir, workdir / "blobgate.log", jail)
+    try:
+        yield gw
+    finally:
+        _stop(gw.proc)
+
+
+@pytest.fixture(scope="session")
+def replica(request, gateway) -> Gateway:
+    """A second gateway process on the same backend storage and credentials (the
+    stateless-replicas design: several instances serve one project)."""
+    if gateway.proc is None:
+        pytest.skip("replica tests need the gateway binary (not an external endpoint)")
+    binary, cfg, workdir = request.getfixturevalue("_backend")
+    gw = _start_gateway(
+        binary, cfg, gateway.access_key, gateway.secret_key, workdir, workdir / "replica.log", gateway.jail
+    )
     try:
         yield gw
     finally:
@@ -231,12 +249,12 @@ def _gateway_still_running(request):
     yield
     if "gateway" not in request.fixturenames:
         return
-    gw = request.getfixturevalue("gateway")
-    if gw.proc is not None and gw.proc.poll() is not None:
-        pytest.fail(
-            f"blobgate died (exit {gw.proc.returncode}) during this test\n{gw.log_tail()}",
-            pytrace=False,
-        )
+    for gw in _STARTED:
+        if gw.proc is not None and gw.proc.poll() is not None:
+            pytest.fail(
+                f"blobgate died (exit {gw.proc.returncode}) during this test\n{gw.log_tail()}",
+                pytrace=False,
+            )
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -372,8 +390,10 @@ class AwsCli:
             "default": "",
         }.items():
             path = workdir / f"config-{name}"
+            # signature_version: `aws s3 presign` of CLI v1 signs with SigV2 otherwise
             path.write_text(
-                f"[default]\nregion = {gw.region}\ns3 =\n  addressing_style = path\n{s3_settings}"
+                f"[default]\nregion = {gw.region}\ns3 =\n  addressing_style = path\n"
+                f"  signature_version = s3v4\n{s3_settings}"
             )
             self.configs[name] = path
         base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

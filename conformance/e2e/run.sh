@@ -40,9 +40,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # Run over conformance/e2e unless the caller named test paths of its own.
+# Quiet by default (-q), unless the caller chose a verbosity (so -q is not doubled
+# into -qq, which drops pytest's closing "N passed" line).
 has_path=0
+verbosity=0
 for arg in "$@"; do
     case "$arg" in
+        -q|--quiet|-qq|-v|-vv|-vvv|--verbose) verbosity=1 ;;
         -*) ;;
         *) if [ -e "${arg%%::*}" ]; then has_path=1; fi ;;
     esac
@@ -50,6 +54,9 @@ done
 args=("$@")
 if [ "$has_path" -eq 0 ]; then
     args=("$here" "${args[@]}")
+fi
+if [ "$verbosity" -eq 0 ]; then
+    args=(-q "${args[@]}")
 fi
 
 set +e

@@ -151,6 +151,23 @@ def test_signed_header_tampered(gateway, obj):
     assert (resp.status, resp.code) == (403, "SignatureDoesNotMatch"), resp
 
 
+def test_sigv2_refused_with_aws_message(gateway, obj):
+    """SigV2 (header and query) is answered like AWS regions that only take SigV4."""
+    from botocore.config import Config
+
+    bucket, key = obj
+    v2 = make_s3_client(gateway, config=Config(signature_version="s3", s3={"addressing_style": "path"},
+                                               retries={"total_max_attempts": 1}))  # fmt: skip
+    with pytest.raises(ClientError) as e:
+        v2.get_object(Bucket=bucket, Key=key)
+    assert client_error(e.value) == (400, "InvalidRequest")
+    url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+    assert "AWSAccessKeyId=" in url
+    r = requests.get(url, timeout=10)
+    _assert_s3_error(r, 400, "InvalidRequest")
+    assert b"AWS4-HMAC-SHA256" in r.content
+
+
 # --------------------------------------------------------------------------
 # presigned URLs
 
@@ -208,6 +225,42 @@ def test_presigned_expires_over_a_week_rejected(s3, obj):
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=604801)
     r = requests.get(url, timeout=10)
     _assert_s3_error(r, 400, "AuthorizationQueryParametersError")
+
+
+@pytest.mark.parametrize("age_minutes", [30, 24 * 60])
+def test_presigned_signed_long_ago_still_valid(s3, obj, age_minutes):
+    """The 15-minute skew window applies to header signatures, not to presigned
+    URLs: one signed a while ago is valid until X-Amz-Date + X-Amz-Expires."""
+    from unittest import mock
+
+    bucket, key = obj
+    signed_at = UTCNOW() - dt.timedelta(minutes=age_minutes)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=signed_at):
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=2 * 24 * 3600)
+    assert signed_at.strftime("%Y%m%dT%H%M") in url
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200, r.content
+    assert r.content == b"top secret"
+
+
+def test_presigned_signed_in_the_future_rejected(s3, obj):
+    from unittest import mock
+
+    bucket, key = obj
+    with mock.patch("botocore.auth.get_current_datetime", return_value=UTCNOW() + dt.timedelta(hours=2)):
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 403, r.content
+    assert b"top secret" not in r.content
+
+
+def test_presigned_virtual_host(vhost_s3, s3, obj):
+    bucket, key = obj
+    url = vhost_s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+    assert f"//{bucket}." in url
+    r = requests.get(url, timeout=10)  # *.s3.localhost resolves through the fixture's resolver
+    assert r.status_code == 200, r.content
+    assert r.content == b"top secret"
 
 
 def test_presigned_expires_exactly_a_week_accepted(s3, obj):

@@ -153,7 +153,9 @@ def test_s3api_list_paging(aws, s3, bucket):
 def test_s3_presign(aws, s3, bucket):
     s3.put_object(Bucket=bucket, Key="shared.txt", Body=b"shared by link")
     url = aws("s3", "presign", f"s3://{bucket}/shared.txt", "--expires-in", "300").stdout.strip()
-    assert requests.get(url, timeout=10).content == b"shared by link"
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200, (url, r.content)
+    assert r.content == b"shared by link"
 
 
 def test_s3_cp_single_put_15mib(aws, tmp_path, s3, bucket):

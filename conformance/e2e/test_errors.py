@@ -32,6 +32,24 @@ def test_no_such_bucket(s3, missing_bucket, op):
     assert e.value.response["Error"].get("BucketName") in (None, missing_bucket)
 
 
+@pytest.mark.parametrize("size", [2 * 1024 * 1024])
+def test_early_errors_with_a_large_body(gateway, s3, missing_bucket, bucket, size):
+    """Errors decided from the headers alone come back without hanging on the body
+    (boto3 sends Expect: 100-continue above 1 MB)."""
+    from conftest import make_s3_client
+
+    body = b"z" * size
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=missing_bucket, Key="k", Body=body)
+    assert client_error(e.value) == (404, "NoSuchBucket")
+    bad = make_s3_client(gateway, secret_key="wrong" + gateway.secret_key[5:])
+    with pytest.raises(ClientError) as e:
+        bad.put_object(Bucket=bucket, Key="k", Body=body)
+    assert client_error(e.value) == (403, "SignatureDoesNotMatch")
+    s3.put_object(Bucket=bucket, Key="k", Body=body)  # the connection pool is still healthy
+    assert s3.head_object(Bucket=bucket, Key="k")["ContentLength"] == size
+
+
 def test_no_such_key(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="nope/missing.txt")

@@ -149,6 +149,29 @@ def test_keys_that_look_like_internal_files(s3, bucket):
     assert listed == sorted(["obj", *SIDECAR_LIKE], key=str.encode)
 
 
+ENCODING_LOOKALIKES = [
+    "%", "%%", "%25", "%2E%2E", "%2e%2e", "..", "%2F", "%00", "@", "@obj", "a/@obj", "@name",
+    "@lock", "@bucket", "@meta", "dir/", "dir/%", "dir/@", "#", "#" + "f" * 64, "x/#abc",
+    "CASE", "case", "Case/", "case/", "~", "+", ".", "_",
+]  # fmt: skip
+
+
+def test_keys_resembling_storage_encodings_stay_distinct(s3, bucket):
+    """Keys that look like typical on-disk escapes (percent, '@', '#', case) are
+    distinct objects: no two of them share storage."""
+    for k in ENCODING_LOOKALIKES:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    for k in ENCODING_LOOKALIKES:
+        assert s3.get_object(Bucket=bucket, Key=k)["Body"].read() == k.encode(), k
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(ENCODING_LOOKALIKES, key=str.encode)
+    for i, k in enumerate(ENCODING_LOOKALIKES):
+        s3.delete_object(Bucket=bucket, Key=k)
+        for r in ENCODING_LOOKALIKES[i + 1 :]:
+            assert s3.head_object(Bucket=bucket, Key=r)["ContentLength"] == len(r.encode()), (k, r)
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
 def test_listing_hides_backend_files(s3, bucket):
     s3.put_object(Bucket=bucket, Key="only", Body=b"1", Metadata={"a": "b"}, ContentType="text/plain")
     s3.put_object(Bucket=bucket, Key="dir/inner", Body=b"2", Metadata={"a": "b"})

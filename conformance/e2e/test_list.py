@@ -287,7 +287,8 @@ def test_list_odd_keys_boto3_default(s3, odd):
         assert keys == utf8_sorted(ODD_KEYS)
         resp = fn(Bucket=odd, Prefix="unicodé/", Delimiter="/")
         assert [o["Key"] for o in resp["Contents"]] == ["unicodé/ключ"]
-        assert resp["Prefix"] == "unicodé/"
+        # botocore decodes the top-level Prefix for v2 only (v1's stays encoded, as on AWS)
+        assert urllib.parse.unquote_plus(resp["Prefix"]) == "unicodé/"
 
 
 def test_list_odd_keys_plain_xml(gateway, odd):

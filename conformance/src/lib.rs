@@ -43,7 +43,9 @@ macro_rules! for_each_case {
             list_pages_resume,
             list_pages_with_common_prefixes,
             large_object_streams,
-            concurrent_puts_leave_one_whole_object
+            concurrent_puts_leave_one_whole_object,
+            delete_bucket_races_writes,
+            listing_sees_stable_keys_during_churn
         );
     };
 }
@@ -677,4 +679,84 @@ pub async fn concurrent_puts_leave_one_whole_object(b: &dyn Backend) {
         bodies.contains(&got),
         "the object is a mix of several writes"
     );
+}
+
+/// Writers racing DeleteBucket: every write fails cleanly once the bucket is
+/// gone, and a bucket created again under the name starts empty.
+pub async fn delete_bucket_races_writes(b: &dyn Backend) {
+    let bucket = new_bucket(b, "delrace").await;
+    let writers = (0..4).map(|i| {
+        let bucket = bucket.clone();
+        async move {
+            let k = key(&format!("w{i}/k"));
+            for _ in 0..10_000 {
+                match b
+                    .put_object(&bucket, &k, bytes_body(b"x"), put_opts(1))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.code == S3ErrorCode::NoSuchBucket => return,
+                    Err(e) => panic!("put: {e}"),
+                }
+                match b.delete_object(&bucket, &k).await {
+                    Ok(()) => {}
+                    Err(e) if e.code == S3ErrorCode::NoSuchBucket => return,
+                    Err(e) => panic!("delete: {e}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            panic!("the bucket was never deleted");
+        }
+    });
+    let deleter = async {
+        loop {
+            match b.delete_bucket(&bucket).await {
+                Ok(()) => return,
+                Err(e) if e.code == S3ErrorCode::BucketNotEmpty => tokio::task::yield_now().await,
+                Err(e) => panic!("delete bucket: {e}"),
+            }
+        }
+    };
+    tokio::join!(futures_util::future::join_all(writers), deleter);
+    b.create_bucket(&bucket).await.unwrap();
+    let (keys, _) = list_all(b, &bucket, query("", None, 1000)).await;
+    assert!(
+        keys.is_empty(),
+        "a re-created bucket shows old objects: {keys:?}"
+    );
+    b.delete_bucket(&bucket).await.unwrap();
+}
+
+/// A key nobody touches appears in every listing while its siblings are
+/// created and deleted (long segments included, which some layouts hash).
+pub async fn listing_sees_stable_keys_during_churn(b: &dyn Backend) {
+    let bucket = new_bucket(b, "churn").await;
+    let dir = "h".repeat(250);
+    let stable = format!("{dir}/stable");
+    put(b, &bucket, &stable, b"x").await;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let churners = (0..3).map(|i| {
+        let (bucket, stop, dir) = (bucket.clone(), &stop, &dir);
+        async move {
+            let k = key(&format!("{dir}/churn{i}"));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                b.put_object(&bucket, &k, bytes_body(b"y"), put_opts(1))
+                    .await
+                    .unwrap();
+                b.delete_object(&bucket, &k).await.unwrap();
+            }
+        }
+    });
+    let lister = async {
+        for round in 0..300 {
+            let (keys, _) = list_all(b, &bucket, query("h", None, 1000)).await;
+            assert!(
+                keys.contains(&stable),
+                "round {round}: stable key missing from {keys:?}"
+            );
+            tokio::task::yield_now().await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    tokio::join!(futures_util::future::join_all(churners), lister);
 }

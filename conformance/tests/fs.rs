@@ -15,7 +15,7 @@ fn backend() -> (tempfile::TempDir, FsBackend) {
 macro_rules! fs_cases {
     ($($case:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let (_dir, backend) = backend();
                 blobgate_conformance::$case(&backend).await;

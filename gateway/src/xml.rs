@@ -51,12 +51,28 @@ impl XmlWriter {
 
     pub fn elem(&mut self, name: &str, text: &str) {
         self.open(name);
-        self.out.push_str(&quick_xml::escape::escape(text));
+        self.text(text);
         self.close(name);
     }
 
+    /// Escaped text. Besides the markup characters, carriage returns and
+    /// other control characters become character references (as S3 writes
+    /// them), so a parser does not fold them away.
     pub fn text(&mut self, text: &str) {
-        self.out.push_str(&quick_xml::escape::escape(text));
+        for c in text.chars() {
+            match c {
+                '<' => self.out.push_str("&lt;"),
+                '>' => self.out.push_str("&gt;"),
+                '&' => self.out.push_str("&amp;"),
+                '"' => self.out.push_str("&quot;"),
+                '\'' => self.out.push_str("&apos;"),
+                '\t' | '\n' => self.out.push(c),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    self.out.push_str(&format!("&#{};", c as u32));
+                }
+                c => self.out.push(c),
+            }
+        }
     }
 
     pub fn finish(self) -> String {
@@ -200,10 +216,10 @@ mod tests {
     fn writer_escapes() {
         let mut w = XmlWriter::new();
         w.open_root("R");
-        w.elem("Key", "a<b&c\"");
+        w.elem("Key", "a<b&c\"\r\n\u{1}");
         w.close("R");
         assert!(w.finish().ends_with(
-            "<R xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Key>a&lt;b&amp;c&quot;</Key></R>"
+            "<R xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Key>a&lt;b&amp;c&quot;&#13;\n&#1;</Key></R>"
         ));
     }
 }

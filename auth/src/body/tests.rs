@@ -413,7 +413,7 @@ fn checksum_headers() {
             verify_body(&verified, &bad, frames(b"", 1))
                 .unwrap_err()
                 .s3_code(),
-            "InvalidArgument"
+            "InvalidRequest"
         );
     }
     let two = headers(&[

@@ -425,3 +425,35 @@ fn presigned_body_mode_follows_content_sha256_header() {
     let v = verify(&req, sign_time()).unwrap();
     assert_eq!(v.payload, PayloadMode::Sha256(sha256(b"data")));
 }
+
+#[test]
+fn presigned_refuses_unsigned_amz_headers() {
+    let mut req = request("PUT", "http://localhost:9000/b/k", &[]);
+    sign_request(
+        &mut req,
+        SignableBody::UnsignedPayload,
+        presign_settings(secs(60)),
+        sign_time(),
+        SK,
+    );
+    verify(&req, sign_time()).unwrap();
+    for (name, value) in [
+        ("x-amz-copy-source", "/b/secret"),
+        ("x-amz-meta-evil", "1"),
+        ("X-Amz-Acl", "public-read"),
+    ] {
+        let mut tampered = req.clone();
+        tampered.headers_mut().insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+        let err = verify(&tampered, sign_time()).unwrap_err();
+        assert_eq!(err.s3_code(), "AccessDenied", "{name}");
+    }
+    // Ordinary headers stay allowed, as in S3.
+    let mut with_type = req.clone();
+    with_type
+        .headers_mut()
+        .insert("content-type", "text/plain".parse().unwrap());
+    verify(&with_type, sign_time()).unwrap();
+}

@@ -5,7 +5,7 @@ use http::{HeaderValue, Response, StatusCode};
 
 use super::{empty_response, iso8601, request_body, xml_response};
 use crate::body::ResponseBody;
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::server::{Gateway, S3Request};
 use crate::storage::BucketName;
 use crate::xml::{self, XmlWriter};
@@ -63,9 +63,12 @@ pub async fn handle_create_bucket(
             let wanted = location.text.trim();
             let ours = gateway.config.region.as_str();
             if !(wanted.is_empty() || wanted == ours || (wanted == "US" && ours == "us-east-1")) {
-                return Err(S3Error::invalid_argument(format!(
-                    "This gateway serves region {ours}; the location constraint {wanted} is not available"
-                )));
+                return Err(S3Error::new(
+                    S3ErrorCode::IllegalLocationConstraintException,
+                    format!(
+                        "The {wanted} location constraint is incompatible for the region specific endpoint this request was sent to ({ours})."
+                    ),
+                ));
             }
         }
     }

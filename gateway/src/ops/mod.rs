@@ -41,7 +41,9 @@ pub async fn dispatch(
         Endpoint::HeadObject => {
             object::handle_head_object(gateway, &bucket()?, &key()?, &req).await
         }
-        Endpoint::DeleteObject => object::handle_delete_object(gateway, &bucket()?, &key()?).await,
+        Endpoint::DeleteObject => {
+            object::handle_delete_object(gateway, &bucket()?, &key()?, &req).await
+        }
         Endpoint::NotImplemented(op) => Err(S3Error::not_implemented(op)),
     }
 }

@@ -148,6 +148,21 @@ fn set_etag(headers: &mut HeaderMap, etag: &str) {
     insert(headers, header::ETAG, &format!("\"{etag}\""));
 }
 
+/// Buckets here are unversioned: their objects have the version id `null`.
+/// Another version id names a version that does not exist, so it must never
+/// reach the current object. Returns whether the request names the current
+/// object.
+fn names_current_version(req: &S3Request) -> bool {
+    req.query.get("versionId").is_none_or(|v| v == "null")
+}
+
+fn no_such_version() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::NoSuchVersion,
+        "The specified version does not exist.",
+    )
+}
+
 /// The response-* query parameters that override stored headers on GET.
 const OVERRIDES: [(&str, HeaderName); 6] = [
     ("response-content-type", header::CONTENT_TYPE),
@@ -241,10 +256,22 @@ fn set_length_and_range(
     }
 }
 
-/// The 304 answer carries the validators, as RFC 9110 requires.
-fn with_validators(mut e: S3Error, meta_etag: Option<&str>) -> S3Error {
-    if let (S3ErrorCode::NotModified, Some(etag)) = (e.code, meta_etag) {
-        e.headers.push((header::ETAG, format!("\"{etag}\"")));
+/// A 304 carries the validators and the caching headers a 200 would carry
+/// (RFC 9110 section 15.4.5).
+fn with_validators(mut e: S3Error, meta: Option<&ObjectMeta>) -> S3Error {
+    let (S3ErrorCode::NotModified, Some(meta)) = (e.code, meta) else {
+        return e;
+    };
+    e.headers.push((header::ETAG, format!("\"{}\"", meta.etag)));
+    e.headers.push((
+        header::LAST_MODIFIED,
+        httpdate::fmt_http_date(meta.last_modified()),
+    ));
+    if let Some(v) = &meta.headers.cache_control {
+        e.headers.push((header::CACHE_CONTROL, v.clone()));
+    }
+    if let Some(v) = &meta.headers.expires {
+        e.headers.push((header::EXPIRES, v.clone()));
     }
     e
 }
@@ -256,6 +283,9 @@ pub async fn handle_get_object(
     key: &ObjectKey,
     req: &S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
+    if !names_current_version(req) {
+        return Err(no_such_version());
+    }
     let options = GetOptions {
         range: range_of(req),
         conditions: Conditions::from_headers(&req.parts.headers),
@@ -268,7 +298,7 @@ pub async fn handle_get_object(
                 .head_object(bucket, key, &Conditions::default())
                 .await
                 .ok();
-            return Err(with_validators(e, meta.as_ref().map(|m| m.etag.as_str())));
+            return Err(with_validators(e, meta.as_ref()));
         }
         Err(e) => return Err(e),
     };
@@ -290,6 +320,9 @@ pub async fn handle_head_object(
     key: &ObjectKey,
     req: &S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
+    if !names_current_version(req) {
+        return Err(no_such_version());
+    }
     let conditions = Conditions::from_headers(&req.parts.headers);
     let meta = match gateway.backend.head_object(bucket, key, &conditions).await {
         Ok(m) => m,
@@ -299,7 +332,7 @@ pub async fn handle_head_object(
                 .head_object(bucket, key, &Conditions::default())
                 .await
                 .ok();
-            return Err(with_validators(e, meta.as_ref().map(|m| m.etag.as_str())));
+            return Err(with_validators(e, meta.as_ref()));
         }
         Err(e) => return Err(e),
     };
@@ -314,11 +347,17 @@ pub async fn handle_head_object(
 }
 
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html>
+/// Deleting a version other than `null` deletes nothing: no such version exists.
 pub async fn handle_delete_object(
     gateway: &Gateway,
     bucket: &BucketName,
     key: &ObjectKey,
+    req: &S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
+    if !names_current_version(req) {
+        gateway.backend.head_bucket(bucket).await?;
+        return Ok(empty_response(StatusCode::NO_CONTENT));
+    }
     gateway.backend.delete_object(bucket, key).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! DATA_DIR/
-//!   .blobgate/tmp/          uploads in progress (same filesystem, for rename)
+//!   .blobgate/tmp/          uploads in progress and deleted buckets being removed
 //!   BUCKET/@bucket          bucket metadata (creation time)
 //!   BUCKET/@lock            serialises commits to the bucket (flock)
 //!   BUCKET/SEG/.../@obj     object = data + metadata trailer (see objfile)
@@ -92,7 +92,12 @@ impl FsBackend {
                 .and_then(|t| now.duration_since(t).ok())
                 .is_some_and(|age| age > STALE_TMP_AGE);
             if old {
-                let _ = fs::remove_file(entry.path());
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    fs::remove_dir_all(path)
+                } else {
+                    fs::remove_file(path)
+                };
             }
         }
     }
@@ -159,16 +164,38 @@ impl Drop for TmpFile {
     }
 }
 
-/// Holds the bucket's commit lock (an advisory lock, across processes).
+/// Take the bucket's commit lock (an advisory lock, across processes) and
+/// confirm the bucket still exists. Commits, deletes and DeleteBucket hold
+/// it, so none of them can interleave with a bucket being removed.
 fn lock_bucket(bucket_dir: &Path) -> Result<File, S3Error> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(bucket_dir.join(LOCK_FILE))
-        .map_err(S3Error::internal)?;
-    file.lock().map_err(S3Error::internal)?;
-    Ok(file)
+    use std::os::unix::fs::MetadataExt;
+    let path = bucket_dir.join(LOCK_FILE);
+    loop {
+        let file = match fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(S3Error::no_such_bucket()),
+            Err(e) => return Err(S3Error::internal(e)),
+        };
+        file.lock().map_err(S3Error::internal)?;
+        // The bucket may have been deleted (and even re-created) while we
+        // waited: only a lock on the current lock file counts.
+        let held = file.metadata().map_err(S3Error::internal)?;
+        match fs::metadata(&path) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {}
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(S3Error::no_such_bucket()),
+            Err(e) => return Err(S3Error::internal(e)),
+        }
+        if !bucket_dir.join(BUCKET_FILE).exists() {
+            return Err(S3Error::no_such_bucket());
+        }
+        return Ok(file);
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -222,20 +249,22 @@ fn commit(
 }
 
 /// Remove now-empty key directories from `dir` up to the bucket directory.
+/// Runs under the bucket lock, so no commit can add to a directory between
+/// the emptiness check and its removal; listings may read it meanwhile, so a
+/// directory that still holds anything keeps its `@name`.
 fn prune_dirs(bucket_dir: &Path, mut dir: PathBuf) {
     while dir != bucket_dir && dir.starts_with(bucket_dir) {
-        let name_file = dir.join(NAME_FILE);
-        let saved = fs::read(&name_file).ok();
-        if saved.is_some() {
-            let _ = fs::remove_file(&name_file);
-        }
-        if fs::remove_dir(&dir).is_err() {
-            if let Some(segment) = saved {
-                let _ = fs::write(&name_file, segment);
-            }
+        let only_name = match fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .all(|e| e.file_name() == NAME_FILE),
+            Err(_) => return,
+        };
+        if !only_name {
             return;
         }
-        if !dir.pop() {
+        let _ = fs::remove_file(dir.join(NAME_FILE));
+        if fs::remove_dir(&dir).is_err() || !dir.pop() {
             return;
         }
     }
@@ -316,6 +345,7 @@ impl Backend for FsBackend {
 
     async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), S3Error> {
         let dir = self.existing_bucket_dir(bucket).await?;
+        let trash_dir = self.tmp_dir();
         blocking(move || {
             let _lock = lock_bucket(&dir)?;
             let probe = ListQuery {
@@ -328,9 +358,14 @@ impl Backend for FsBackend {
                     "The bucket you tried to delete is not empty",
                 ));
             }
-            // Mark it gone first, so a half-finished removal is not a bucket.
+            // Unmark it, then move it out of the namespace in one rename, so
+            // the name is free at once and a half-finished removal is never a
+            // bucket; then delete the moved tree.
             fs::remove_file(dir.join(BUCKET_FILE))?;
-            fs::remove_dir_all(&dir)?;
+            let trash = trash_dir.join(format!("bucket-{}", random_name()));
+            fs::rename(&dir, &trash)?;
+            drop(_lock);
+            fs::remove_dir_all(&trash)?;
             Ok(())
         })
         .await
