@@ -154,7 +154,7 @@ _STARTED: list[Gateway] = []
 
 
 def _start_gateway(binary: Path, cfg: BackendConfig, access: str, secret: str, workdir: Path,
-                   log_path: Path, jail: Path | None) -> Gateway:  # fmt: skip
+                   log_path: Path, jail: Path | None, extra_args: list[str] = ()) -> Gateway:  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("BLOBGATE_")}
     env.update(cfg.env)
     env.update(BLOBGATE_ACCESS_KEY=access, BLOBGATE_SECRET_KEY=secret, RUST_BACKTRACE="1")
@@ -168,6 +168,7 @@ def _start_gateway(binary: Path, cfg: BackendConfig, access: str, secret: str, w
             "--domain", VHOST_DOMAIN,
             *cfg.args,
             *shlex.split(os.environ.get("BLOBGATE_EXTRA_ARGS", "")),
+            *extra_args,
         ]  # fmt: skip
         with open(log_path, "ab") as log:
             log.write(f"--- {shlex.join(cmd)}\n".encode())
@@ -197,6 +198,23 @@ def _start_gateway(binary: Path, cfg: BackendConfig, access: str, secret: str, w
             if attempt == 2 or "in use" not in gw.log_tail(5).lower():
                 pytest.fail(f"{e}\n--- gateway log ({log_path}):\n{gw.log_tail()}", pytrace=False)
     raise AssertionError("unreachable")
+
+
+def start_gateway(workdir: Path, extra_args: list[str]) -> Gateway:
+    """A separate gateway with its own storage, credentials and flags; stop it
+    with stop_gateway()."""
+    binary = blobgate_binary()
+    cfg = backend_config(os.environ.get("BLOBGATE_TEST_BACKEND", "fs"), workdir)
+    access, secret = random_credentials()
+    jail = (workdir / "jail") if cfg.data_dir else None
+    return _start_gateway(binary, cfg, access, secret, workdir, workdir / "blobgate.log", jail, extra_args)
+
+
+def stop_gateway(gw: Gateway) -> None:
+    """Stop a gateway on purpose (it no longer counts as one that must stay up)."""
+    if gw in _STARTED:
+        _STARTED.remove(gw)
+    _stop(gw.proc)
 
 
 @pytest.fixture(scope="session")

@@ -345,3 +345,20 @@ def test_every_response_has_request_id(gateway, obj, method, path, signed, expec
 def test_request_ids_are_unique(gateway, obj):
     ids = {signed_request(gateway, "GET", "/").header("x-amz-request-id") for _ in range(20)}
     assert len(ids) == 20
+
+
+@pytest.mark.parametrize(
+    "header,value",
+    [("x-amz-meta-evil", "1"), ("x-amz-copy-source", "/other/secret"), ("x-amz-acl", "public-read")],
+)
+def test_presigned_put_refuses_unsigned_amz_headers(s3, bucket, header, value):
+    """Whoever holds a presigned URL cannot add x-amz-* instructions to it."""
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=300)
+    r = requests.put(url, data=b"data", headers={header: value}, timeout=10)
+    _assert_s3_error(r, 403, "AccessDenied")
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="p")
+    assert client_error(e.value)[0] == 404
+    # Ordinary headers are fine, as in S3.
+    r = requests.put(url, data=b"data", headers={"Content-Type": "text/csv"}, timeout=10)
+    assert r.status_code == 200, r.content

@@ -170,3 +170,20 @@ def test_conditions_follow_a_new_version(s3, bucket):
     got = s3.get_object(Bucket=bucket, Key="v", IfNoneMatch=old)
     assert got["Body"].read() == b"two"
     assert got["ETag"] == etag_of(b"two")
+
+
+def test_not_modified_carries_caching_headers(s3, bucket):
+    """RFC 9110 15.4.5: a 304 has the Cache-Control and Expires a 200 would have."""
+    import requests
+
+    s3.put_object(
+        Bucket=bucket, Key="c", Body=b"cached", CacheControl="max-age=60",
+        Expires=dt.datetime(2037, 10, 21, 7, 28, tzinfo=dt.timezone.utc),
+    )  # fmt: skip
+    etag = s3.head_object(Bucket=bucket, Key="c")["ETag"]
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "c"})
+    r = requests.get(url, headers={"If-None-Match": etag}, timeout=10)
+    assert r.status_code == 304
+    assert r.headers.get("Cache-Control") == "max-age=60"
+    assert r.headers.get("Expires") == "Wed, 21 Oct 2037 07:28:00 GMT"
+    assert r.headers.get("Last-Modified")

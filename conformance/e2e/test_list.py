@@ -333,3 +333,15 @@ def test_invalid_continuation_token(s3, tree, token):
 def test_invalid_max_keys(gateway, tree, value):
     resp = signed_request(gateway, "GET", f"/{tree}?list-type=2&max-keys={value}")
     assert (resp.status, resp.code) == (400, "InvalidArgument")
+
+
+def test_control_characters_in_keys_survive_plain_xml(gateway, s3, bucket):
+    """Without encoding-type=url, a CR must come back as a character reference,
+    not be folded into a newline by the XML parser."""
+    keys = ["cr\rkey", "tab\tkey", "lf\nkey"]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=b"x")
+    r = signed_request(gateway, "GET", f"/{bucket}?list-type=2")
+    assert r.status == 200, r
+    assert b"&#13;" in r.body
+    assert sorted(xml_findall_text(r.body, "Contents/Key")) == sorted(keys)

@@ -209,3 +209,22 @@ def test_concurrent_overwrites_never_expose_partial_objects(s3, bucket):
             f.result()
     final = s3.get_object(Bucket=bucket, Key="race")
     assert hashlib.md5(final["Body"].read()).hexdigest() == final["ETag"].strip('"')
+
+
+def test_version_ids_never_reach_the_current_object(s3, bucket):
+    """Buckets are unversioned: only the `null` version exists. Deleting or
+    reading another version id must not touch the live object."""
+    s3.put_object(Bucket=bucket, Key="v", Body=b"keep me")
+    s3.delete_object(Bucket=bucket, Key="v", VersionId="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
+    assert s3.get_object(Bucket=bucket, Key="v")["Body"].read() == b"keep me"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="v", VersionId="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
+    assert client_error(e.value) == (404, "NoSuchVersion")
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="v", VersionId="other")
+    assert client_error(e.value)[0] == 404
+    assert s3.get_object(Bucket=bucket, Key="v", VersionId="null")["Body"].read() == b"keep me"
+    s3.delete_object(Bucket=bucket, Key="v", VersionId="null")
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="v")
+    assert client_error(e.value)[0] == 404
