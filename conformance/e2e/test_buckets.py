@@ -205,3 +205,13 @@ def test_virtual_host_missing_bucket(vhost_s3):
     with pytest.raises(ClientError) as e:
         vhost_s3.get_object(Bucket=unique_bucket_name("missing"), Key="k")
     assert client_error(e.value) == (404, "NoSuchBucket")
+
+
+def test_get_bucket_versioning_reports_unversioned(s3, bucket):
+    """Buckets are never versioned: the configuration is empty, as S3 answers for
+    a bucket whose versioning was never enabled (mc and rclone ask)."""
+    got = s3.get_bucket_versioning(Bucket=bucket)
+    assert "Status" not in got and "MFADelete" not in got
+    with pytest.raises(ClientError) as e:
+        s3.get_bucket_versioning(Bucket=unique_bucket_name("nope"))
+    assert client_error(e.value) == (404, "NoSuchBucket")

@@ -15,6 +15,7 @@ pub enum Endpoint {
     HeadBucket,
     DeleteBucket,
     GetBucketLocation,
+    GetBucketVersioning,
     ListObjects,
     ListObjectsV2,
     PutObject,
@@ -34,6 +35,7 @@ impl Endpoint {
             Endpoint::HeadBucket => "HeadBucket",
             Endpoint::DeleteBucket => "DeleteBucket",
             Endpoint::GetBucketLocation => "GetBucketLocation",
+            Endpoint::GetBucketVersioning => "GetBucketVersioning",
             Endpoint::ListObjects => "ListObjects",
             Endpoint::ListObjectsV2 => "ListObjectsV2",
             Endpoint::PutObject => "PutObject",
@@ -201,6 +203,7 @@ pub fn route(
             let sub = subresource(query, BUCKET_SUBRESOURCES);
             match (method.clone(), sub) {
                 (Method::GET, None) if query.has("location") => Endpoint::GetBucketLocation,
+                (Method::GET, Some("BucketVersioning")) => Endpoint::GetBucketVersioning,
                 (Method::GET, None) if query.get("list-type") == Some("2") => {
                     Endpoint::ListObjectsV2
                 }

@@ -1,5 +1,5 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
-//! GetBucketLocation.
+//! GetBucketLocation, GetBucketVersioning.
 
 use http::{HeaderValue, Response, StatusCode};
 
@@ -116,5 +116,19 @@ pub async fn handle_get_bucket_location(
         x.text(region);
     }
     x.close("LocationConstraint");
+    Ok(xml_response(x.finish()))
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketVersioning.html>
+/// Buckets are never versioned here; S3 answers an empty configuration for a
+/// bucket whose versioning was never enabled.
+pub async fn handle_get_bucket_versioning(
+    gateway: &Gateway,
+    bucket: &BucketName,
+) -> Result<Response<ResponseBody>, S3Error> {
+    gateway.backend.head_bucket(bucket).await?;
+    let mut x = XmlWriter::new();
+    x.open_root("VersioningConfiguration");
+    x.close("VersioningConfiguration");
     Ok(xml_response(x.finish()))
 }

@@ -34,6 +34,9 @@ pub async fn dispatch(
         Endpoint::GetBucketLocation => {
             bucket::handle_get_bucket_location(gateway, &bucket()?).await
         }
+        Endpoint::GetBucketVersioning => {
+            bucket::handle_get_bucket_versioning(gateway, &bucket()?).await
+        }
         Endpoint::ListObjects => list::handle_list_objects(gateway, &bucket()?, &req).await,
         Endpoint::ListObjectsV2 => list::handle_list_objects_v2(gateway, &bucket()?, &req).await,
         Endpoint::PutObject => object::handle_put_object(gateway, &bucket()?, &key()?, req).await,

@@ -257,9 +257,21 @@ fn set_length_and_range(
 }
 
 /// A 304 carries the validators and the caching headers a 200 would carry
-/// (RFC 9110 section 15.4.5).
-fn with_validators(mut e: S3Error, meta: Option<&ObjectMeta>) -> S3Error {
-    let (S3ErrorCode::NotModified, Some(meta)) = (e.code, meta) else {
+/// (RFC 9110 section 15.4.5); other errors pass through.
+async fn with_validators(
+    gateway: &Gateway,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    mut e: S3Error,
+) -> S3Error {
+    if e.code != S3ErrorCode::NotModified {
+        return e;
+    }
+    let Ok(meta) = gateway
+        .backend
+        .head_object(bucket, key, &Conditions::default())
+        .await
+    else {
         return e;
     };
     e.headers.push((header::ETAG, format!("\"{}\"", meta.etag)));
@@ -292,15 +304,7 @@ pub async fn handle_get_object(
     };
     let output = match gateway.backend.get_object(bucket, key, options).await {
         Ok(o) => o,
-        Err(e) if e.code == S3ErrorCode::NotModified => {
-            let meta = gateway
-                .backend
-                .head_object(bucket, key, &Conditions::default())
-                .await
-                .ok();
-            return Err(with_validators(e, meta.as_ref()));
-        }
-        Err(e) => return Err(e),
+        Err(e) => return Err(with_validators(gateway, bucket, key, e).await),
     };
     let mut response = Response::new(body::streamed(output.body));
     object_headers(
@@ -326,15 +330,7 @@ pub async fn handle_head_object(
     let conditions = Conditions::from_headers(&req.parts.headers);
     let meta = match gateway.backend.head_object(bucket, key, &conditions).await {
         Ok(m) => m,
-        Err(e) if e.code == S3ErrorCode::NotModified => {
-            let meta = gateway
-                .backend
-                .head_object(bucket, key, &Conditions::default())
-                .await
-                .ok();
-            return Err(with_validators(e, meta.as_ref()));
-        }
-        Err(e) => return Err(e),
+        Err(e) => return Err(with_validators(gateway, bucket, key, e).await),
     };
     let range = match range_of(req) {
         Some(r) => Some(r.resolve(meta.size)?),
