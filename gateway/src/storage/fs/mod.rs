@@ -16,6 +16,7 @@
 mod layout;
 mod list;
 mod objfile;
+mod writer;
 
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
@@ -27,7 +28,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::{
     Backend, BucketInfo, BucketName, ByteStream, GetObjectOutput, GetOptions, ListPage, ListQuery,
@@ -36,6 +37,7 @@ use super::{
 use crate::conditions::{Access, Conditions};
 use crate::error::{S3Error, S3ErrorCode};
 use layout::{BUCKET_FILE, NAME_FILE, OBJECT_FILE};
+use writer::BackgroundWriter;
 
 const INTERNAL_DIR: &str = ".blobgate";
 const LOCK_FILE: &str = "@lock";
@@ -383,14 +385,16 @@ impl Backend for FsBackend {
             path: self.tmp_dir().join(format!("put-{}", random_name())),
             committed: false,
         };
-        let mut file = tokio::fs::File::create(&tmp.path).await?;
+        let tmp_path = tmp.path.clone();
+        let file = blocking(move || Ok(File::create(tmp_path)?)).await?;
+        let mut file = BackgroundWriter::new(file);
         let mut md5 = Md5::new();
         let mut size: u64 = 0;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
             md5.update(&chunk);
             size += chunk.len() as u64;
-            file.write_all(&chunk).await?;
+            file.write(&chunk).await?;
         }
         if let Some(expected) = options.content_length {
             if expected != size {
@@ -408,9 +412,8 @@ impl Backend for FsBackend {
             user_metadata: options.user_metadata,
             checksum: options.checksum.as_ref().and_then(|c| c.stored()),
         };
-        file.write_all(&objfile::encode_trailer(&meta)?).await?;
-        file.sync_all().await?;
-        drop(file);
+        file.write(&objfile::encode_trailer(&meta)?).await?;
+        file.finish().await?;
 
         let key = key.clone();
         let conditions = options.conditions;
