@@ -18,6 +18,7 @@ import re
 import secrets
 import string
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
@@ -188,6 +189,48 @@ def send_raw(
         return RawResponse(resp.status, resp.headers, data)
     finally:
         conn.close()
+
+
+def request_head(method: str, target: str, headers: dict[str, str]) -> bytes:
+    """The request line and header block of an HTTP/1.1 request, as sent."""
+    lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def read_response_head(sock, timeout: float = 15) -> tuple[int, dict[str, str], bytes]:
+    """Read a response's status and headers from a raw socket; also return the
+    body bytes that arrived with them."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1]) if lines and lines[0] else 0
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, rest
+
+
+def read_until_closed(sock, limit: float) -> tuple[bytes, float]:
+    """Read until the peer closes (or resets); return the bytes and the seconds it took."""
+    start = time.monotonic()
+    data = b""
+    sock.settimeout(limit)
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data, time.monotonic() - start
 
 
 class _Signer(S3SigV4Auth):

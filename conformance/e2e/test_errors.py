@@ -5,7 +5,16 @@ import socket
 import pytest
 from botocore.exceptions import ClientError
 
-from e2e_util import client_error, parse_error, send_raw, sign, signed_request, unique_bucket_name
+from e2e_util import (
+    client_error,
+    parse_error,
+    read_response_head,
+    request_head,
+    send_raw,
+    sign,
+    signed_request,
+    unique_bucket_name,
+)
 
 
 @pytest.fixture
@@ -116,29 +125,16 @@ def test_entity_too_large_rejected_before_body(gateway, bucket):
     headers = sign(
         gateway, "PUT", target, {"Content-Length": str(5 * 1024**3 + 1)}, b"", payload_hash="UNSIGNED-PAYLOAD"
     )
-    request = f"PUT {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     with socket.create_connection((gateway.host, gateway.port), timeout=15) as sock:
-        sock.sendall(request.encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        status = int(head.split(b" ")[1])
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
-        sock.settimeout(5)
+        sock.sendall(request_head("PUT", target, headers))
+        status, head, body = read_response_head(sock)
+        length = int(head.get("content-length", "0"))
         while len(body) < length:
             chunk = sock.recv(65536)
             if not chunk:
                 break
             body += chunk
-    assert status == 400, data[:500]
+    assert status == 400, body[:500]
     assert parse_error(body).get("Code") == "EntityTooLarge", body[:500]
 
 

@@ -11,9 +11,10 @@ import pytest
 import requests
 
 from conftest import start_gateway, stop_gateway
-from e2e_util import sign
+from e2e_util import read_response_head, read_until_closed, request_head, sign
 
 IDLE = 1  # seconds
+UNSIGNED = {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
 
 
 @pytest.fixture(scope="module")
@@ -28,64 +29,32 @@ def quick(tmp_path_factory):
 
 
 def _connect(gw) -> socket.socket:
-    s = socket.create_connection((gw.host, gw.port), timeout=10)
-    return s
-
-
-def _read_until_closed(s: socket.socket, limit: float) -> tuple[bytes, float]:
-    """Read everything until the server closes; return the bytes and the time it took."""
-    start = time.monotonic()
-    data = b""
-    s.settimeout(limit)
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data, time.monotonic() - start
+    return socket.create_connection((gw.host, gw.port), timeout=10)
 
 
 def _tmp_files(gw) -> list[str]:
-    if gw.data_dir is None:
-        return []
-    return os.listdir(gw.data_dir / ".blobgate" / "tmp")
+    return os.listdir(gw.data_dir / ".blobgate" / "tmp") if gw.data_dir else []
 
 
-def _create_bucket(gw, name):
-    h = sign(gw, "PUT", f"/{name}", {"Content-Length": "0"})
-    s = _connect(gw)
-    s.sendall(f"PUT /{name} HTTP/1.1\r\n".encode() + "".join(f"{k}: {v}\r\n" for k, v in h.items()).encode() + b"\r\n")
-    data, _ = _read_until_response(s)
-    s.close()
-    assert data.startswith(b"HTTP/1.1 200"), data
+def _put(gw, path: str, body: bytes) -> requests.Response:
+    headers = sign(gw, "PUT", path, {"Content-Length": str(len(body)), **UNSIGNED}, payload_hash="UNSIGNED-PAYLOAD")
+    return requests.put(f"{gw.endpoint}{path}", data=body, headers=headers, timeout=30)
 
 
-def _read_until_response(s):
-    s.settimeout(10)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data, None
+def _create_bucket(gw, name: str) -> None:
+    with _connect(gw) as s:
+        s.sendall(request_head("PUT", f"/{name}", sign(gw, "PUT", f"/{name}", {"Content-Length": "0"})))
+        status, _, _ = read_response_head(s)
+    assert status == 200
 
 
 def test_stalled_upload_is_cut_off_and_leaves_nothing(quick):
     _create_bucket(quick, "stall")
-    put = lambda body: requests.put(  # noqa: E731
-        f"{quick.endpoint}/stall/k", data=body, timeout=10,
-        headers=sign(quick, "PUT", "/stall/k", {"Content-Length": str(len(body)), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, payload_hash="UNSIGNED-PAYLOAD"),
-    )  # fmt: skip
-    assert put(b"previous").status_code == 200
-    h = sign(quick, "PUT", "/stall/k", {"Content-Length": "1000", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, payload_hash="UNSIGNED-PAYLOAD")
-    s = _connect(quick)
-    s.sendall(b"PUT /stall/k HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()).encode() + b"\r\n" + b"x" * 100)
-    data, took = _read_until_closed(s, limit=IDLE + 10)
-    s.close()
+    assert _put(quick, "/stall/k", b"previous").status_code == 200
+    headers = sign(quick, "PUT", "/stall/k", {"Content-Length": "1000", **UNSIGNED}, payload_hash="UNSIGNED-PAYLOAD")
+    with _connect(quick) as s:
+        s.sendall(request_head("PUT", "/stall/k", headers) + b"x" * 100)  # 900 bytes never come
+        data, took = read_until_closed(s, limit=IDLE + 10)
     assert data.startswith(b"HTTP/1.1 400"), data[:300]
     assert b"<Code>RequestTimeout</Code>" in data
     assert took < IDLE + 5
@@ -95,19 +64,17 @@ def test_stalled_upload_is_cut_off_and_leaves_nothing(quick):
 
 
 def test_slow_headers_are_cut_off(quick):
-    s = _connect(quick)
-    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finishes the header block
-    data, took = _read_until_closed(s, limit=IDLE + 35)
-    s.close()
+    with _connect(quick) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finishes the header block
+        data, took = read_until_closed(s, limit=IDLE + 35)
     assert took < IDLE + 5, f"connection held for {took:.1f}s"
     assert not data.startswith(b"HTTP/1.1 200")
 
 
 def test_idle_keep_alive_connection_is_closed(quick):
-    s = _connect(quick)
-    s.sendall(b"GET /-/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-    data, took = _read_until_closed(s, limit=IDLE + 35)
-    s.close()
+    with _connect(quick) as s:
+        s.sendall(b"GET /-/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        data, took = read_until_closed(s, limit=IDLE + 35)
     assert data.startswith(b"HTTP/1.1 200"), data[:200]
     assert took < IDLE + 5, f"idle connection held for {took:.1f}s"
 
@@ -115,18 +82,12 @@ def test_idle_keep_alive_connection_is_closed(quick):
 def test_reader_that_stops_reading_is_cut_off(quick):
     _create_bucket(quick, "slowread")
     body = os.urandom(1 << 20) * 32  # 32 MiB: far more than socket buffers hold
-    r = requests.put(
-        f"{quick.endpoint}/slowread/big", data=body, timeout=30,
-        headers=sign(quick, "PUT", "/slowread/big", {"Content-Length": str(len(body)), "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, payload_hash="UNSIGNED-PAYLOAD"),
-    )  # fmt: skip
-    assert r.status_code == 200
-    h = sign(quick, "GET", "/slowread/big")
-    s = _connect(quick)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    s.sendall(b"GET /slowread/big HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()).encode() + b"\r\n")
-    time.sleep(IDLE + 3)  # read nothing
-    data, _ = _read_until_closed(s, limit=10)
-    s.close()
+    assert _put(quick, "/slowread/big", body).status_code == 200
+    with _connect(quick) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(request_head("GET", "/slowread/big", sign(quick, "GET", "/slowread/big")))
+        time.sleep(IDLE + 3)  # read nothing
+        data, _ = read_until_closed(s, limit=10)
     assert len(data) < len(body), "the gateway kept a stalled response open"
     # The gateway still serves others.
     assert requests.get(f"{quick.endpoint}/-/health/live", timeout=5).status_code == 200
