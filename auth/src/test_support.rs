@@ -22,6 +22,18 @@ pub(crate) const AK: &str = "AKIAIOSFODNN7EXAMPLE";
 pub(crate) const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 pub(crate) const REGION: &str = "us-east-1";
 
+/// Headers of the AWS documentation's streaming upload example
+/// ("Signature Calculations for the Authorization Header: Transferring
+/// Payload in Multiple Chunks").
+pub(crate) const DOC_STREAMING_HEADERS: &[(&str, &str)] = &[
+    ("x-amz-date", "20130524T000000Z"),
+    ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+    ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+    ("content-encoding", "aws-chunked"),
+    ("x-amz-decoded-content-length", "66560"),
+    ("content-length", "66824"),
+];
+
 pub(crate) fn store() -> StaticCredentials {
     StaticCredentials::new([
         (AK.to_owned(), SK.to_owned()),

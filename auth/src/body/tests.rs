@@ -32,14 +32,7 @@ fn doc_streaming() -> (Verified, http::HeaderMap) {
     let mut req = request(
         "PUT",
         "http://s3.amazonaws.com/examplebucket/chunkObject.txt",
-        &[
-            ("x-amz-date", "20130524T000000Z"),
-            ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
-            ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
-            ("content-encoding", "aws-chunked"),
-            ("x-amz-decoded-content-length", "66560"),
-            ("content-length", "66824"),
-        ],
+        DOC_STREAMING_HEADERS,
     );
     let auth = format!(
         "AWS4-HMAC-SHA256 Credential={AK}/20130524/us-east-1/s3/aws4_request,\

@@ -160,14 +160,7 @@ fn aws_example_streaming_seed_signature() {
     let req = doc_request(
         "PUT",
         "http://s3.amazonaws.com/examplebucket/chunkObject.txt",
-        &[
-            ("x-amz-date", "20130524T000000Z"),
-            ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
-            ("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
-            ("content-encoding", "aws-chunked"),
-            ("x-amz-decoded-content-length", "66560"),
-            ("content-length", "66824"),
-        ],
+        DOC_STREAMING_HEADERS,
         "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class",
         "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
     );
