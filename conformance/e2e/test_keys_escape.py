@@ -89,6 +89,17 @@ def test_1024_byte_key_presigned(s3, bucket):
 # fs layout collisions
 
 
+
+def _store_and_check(s3, bucket, keys):
+    """PUT each key with its own name as body, read each back, and check the
+    listing shows exactly these keys in UTF-8 binary order."""
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    for k in keys:
+        assert s3.get_object(Bucket=bucket, Key=k)["Body"].read() == k.encode(), k
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys, key=str.encode)
+
 @pytest.mark.parametrize(
     "keys",
     [
@@ -101,12 +112,7 @@ def test_1024_byte_key_presigned(s3, bucket):
     ids=["file-then-child", "child-then-file", "slash-variants", "nested", "folder-markers"],
 )
 def test_file_and_directory_keys_coexist(s3, bucket, keys):
-    for k in keys:
-        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
-    for k in keys:
-        assert s3.get_object(Bucket=bucket, Key=k)["Body"].read() == k.encode(), k
-    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert listed == sorted(keys, key=str.encode)
+    _store_and_check(s3, bucket, keys)
     # delete in put order: the rest stays intact each time
     for i, k in enumerate(keys):
         s3.delete_object(Bucket=bucket, Key=k)
@@ -159,12 +165,7 @@ ENCODING_LOOKALIKES = [
 def test_keys_resembling_storage_encodings_stay_distinct(s3, bucket):
     """Keys that look like typical on-disk escapes (percent, '@', '#', case) are
     distinct objects: no two of them share storage."""
-    for k in ENCODING_LOOKALIKES:
-        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
-    for k in ENCODING_LOOKALIKES:
-        assert s3.get_object(Bucket=bucket, Key=k)["Body"].read() == k.encode(), k
-    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert listed == sorted(ENCODING_LOOKALIKES, key=str.encode)
+    _store_and_check(s3, bucket, ENCODING_LOOKALIKES)
     for i, k in enumerate(ENCODING_LOOKALIKES):
         s3.delete_object(Bucket=bucket, Key=k)
         for r in ENCODING_LOOKALIKES[i + 1 :]:

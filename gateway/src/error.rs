@@ -269,15 +269,7 @@ impl From<blobgate_auth::AuthError> for S3Error {
             "MissingContentLength" => MissingContentLength,
             _ => InvalidRequest,
         };
-        let mut err = S3Error::new(code, e.message());
-        if code.status().as_u16() != e.http_status() {
-            tracing::debug!(
-                auth_code = e.s3_code(),
-                "auth error mapped with a different status"
-            );
-        }
-        err.source = None;
-        err
+        S3Error::new(code, e.message())
     }
 }
 

@@ -346,7 +346,8 @@ impl Backend for FsBackend {
     }
 
     async fn delete_bucket(&self, bucket: &BucketName) -> Result<(), S3Error> {
-        let dir = self.existing_bucket_dir(bucket).await?;
+        // lock_bucket confirms the bucket exists.
+        let dir = self.bucket_dir(bucket);
         let trash_dir = self.tmp_dir();
         blocking(move || {
             let _lock = lock_bucket(&dir)?;
@@ -468,7 +469,8 @@ impl Backend for FsBackend {
     }
 
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), S3Error> {
-        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        // lock_bucket confirms the bucket exists.
+        let bucket_dir = self.bucket_dir(bucket);
         let key = key.clone();
         blocking(move || {
             let _lock = lock_bucket(&bucket_dir)?;
