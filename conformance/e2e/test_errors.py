@@ -182,3 +182,19 @@ def test_server_stays_healthy_after_errors(gateway, s3, bucket):
     assert requests.get(gateway.endpoint + "/-/health/live", timeout=5).status_code == 200
     s3.put_object(Bucket=bucket, Key="after", Body=b"ok")
     assert s3.get_object(Bucket=bucket, Key="after")["Body"].read() == b"ok"
+
+
+def test_failed_upload_tells_the_client_to_reconnect(gateway, s3, missing_bucket):
+    """A request refused before its body was read leaves unread bytes on the
+    connection; the response says `Connection: close` so a pooled client does
+    not send its next request down a connection the gateway is closing."""
+    r = signed_request(gateway, "PUT", f"/{missing_bucket}/k", body=b"x" * 1000)
+    assert (r.status, r.code) == (404, "NoSuchBucket")
+    assert r.header("Connection") == "close"
+    # Clients that keep reusing connections see no failures either.
+    for _ in range(50):
+        with pytest.raises(ClientError):
+            s3.put_object(Bucket=missing_bucket, Key="k", Body=b"x")
+        with pytest.raises(ClientError) as e:
+            s3.delete_object(Bucket=missing_bucket, Key="k")
+        assert client_error(e.value) == (404, "NoSuchBucket")

@@ -122,11 +122,18 @@ async fn handle(
         let started = Instant::now();
         let resource = req.uri().path().to_owned();
         let is_head = req.method() == Method::HEAD;
+        let sent_body = has_body(&req);
         let mut response = match serve_request(&gateway, req).await {
             Ok(r) => r,
             Err(e) => error_response(&e, &resource, &request_id, is_head),
         };
+        let failed = response.status().is_client_error() || response.status().is_server_error();
         let headers = response.headers_mut();
+        // A failed request may not have had its body read; hyper then closes
+        // the connection, and the client must know not to reuse it.
+        if sent_body && failed {
+            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             headers.insert("x-amz-request-id", v.clone());
             headers.insert("x-amz-id-2", v);
@@ -141,6 +148,15 @@ async fn handle(
     }
     .instrument(span)
     .await
+}
+
+/// Whether the client sends a request body.
+fn has_body(req: &Request<Incoming>) -> bool {
+    let headers = req.headers();
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 /// Render an error as the S3 XML document (no body for HEAD).
