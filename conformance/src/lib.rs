@@ -120,7 +120,10 @@ async fn list_all(
         keys.extend(page.objects.into_iter().map(|o| o.key));
         prefixes.extend(page.common_prefixes);
         match page.next_after {
-            Some(next) => q.start_after = Some(next),
+            Some(next) => {
+                q.start_after = Some(next);
+                q.resume_marker = page.next_marker;
+            }
             None => return (keys, prefixes),
         }
     }
@@ -133,6 +136,7 @@ fn query(prefix: &str, delimiter: Option<&str>, max_keys: usize) -> ListQuery {
         delimiter: delimiter.map(Into::into),
         start_after: None,
         max_keys,
+        resume_marker: None,
     }
 }
 
@@ -523,9 +527,36 @@ pub async fn key_shapes_round_trip(b: &dyn Backend) {
     let mut all: Vec<String> = TRICKY_KEYS.iter().map(|k| (*k).to_owned()).collect();
     all.push(long_segment);
     all.push(long_path);
+    // Azure cannot name `..` in a URL path and rewrites `\` and control
+    // characters in blob names: that backend refuses such keys with
+    // InvalidObjectName (documented) rather than store another key. Every
+    // other key must round-trip.
+    let mut refused = Vec::new();
     for k in &all {
-        put(b, &bucket, k, k.as_bytes()).await;
+        match b
+            .put_object(
+                &bucket,
+                &key(k),
+                bytes_body(k.as_bytes()),
+                put_opts(k.len()),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if e.code == S3ErrorCode::InvalidObjectName
+                    && (k == ".." || k.contains('\\') || k.contains(char::is_control)) =>
+            {
+                refused.push(k.clone());
+                assert_eq!(
+                    code(get(b, &bucket, k).await),
+                    S3ErrorCode::InvalidObjectName
+                );
+            }
+            Err(e) => panic!("put {k:?}: {e}"),
+        }
     }
+    all.retain(|k| !refused.contains(k));
     for k in &all {
         assert_eq!(get(b, &bucket, k).await.unwrap(), k.as_bytes(), "{k:?}");
     }

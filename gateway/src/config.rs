@@ -36,6 +36,8 @@ pub enum Command {
 pub enum BackendKind {
     /// Objects as files under --data-dir (the embedded default).
     Fs,
+    /// Containers and blobs of an Azure storage account (AZURE_STORAGE_*).
+    Azure,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +51,10 @@ pub struct ServeOptions {
     /// Data directory of the fs backend.
     #[arg(long, env = "BLOBGATE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Azure Blob service URL, for Azurite or other clouds (default:
+    /// https://ACCOUNT.blob.core.windows.net, or the connection string's).
+    #[arg(long, env = "BLOBGATE_AZURE_ENDPOINT")]
+    pub azure_endpoint: Option<String>,
     /// Region reported to clients and required in signatures.
     #[arg(long, env = "BLOBGATE_REGION", default_value = "us-east-1")]
     pub region: String,

@@ -43,6 +43,7 @@ pub enum S3ErrorCode {
     NoSuchVersion,
     NotImplemented,
     NotModified,
+    OperationAborted,
     PreconditionFailed,
     RequestTimeTooSkewed,
     RequestTimeout,
@@ -89,6 +90,7 @@ impl S3ErrorCode {
             NoSuchVersion => "NoSuchVersion",
             NotImplemented => "NotImplemented",
             NotModified => "NotModified",
+            OperationAborted => "OperationAborted",
             PreconditionFailed => "PreconditionFailed",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             RequestTimeout => "RequestTimeout",
@@ -128,7 +130,7 @@ impl S3ErrorCode {
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
             NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            BucketAlreadyOwnedByYou | BucketNotEmpty => StatusCode::CONFLICT,
+            BucketAlreadyOwnedByYou | BucketNotEmpty | OperationAborted => StatusCode::CONFLICT,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             NotModified => StatusCode::NOT_MODIFIED,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -173,6 +175,15 @@ impl S3Error {
 
     pub fn with_header(mut self, name: http::HeaderName, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Keep an internal cause for the log.
+    pub fn with_source(
+        mut self,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        self.source = Some(cause.into());
         self
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use blobgate::config::{BackendKind, Cli, Command, ServeOptions};
 use blobgate::server::{self, Gateway};
+use blobgate::storage::azure::{AzureBackend, AzureSettings};
 use blobgate::storage::fs::FsBackend;
 use blobgate::storage::Backend;
 use blobgate_auth::StaticCredentials;
@@ -51,6 +52,11 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
                 options.data_dir.display()
             )
         })?),
+        BackendKind::Azure => {
+            let settings = AzureSettings::from_env(options.azure_endpoint.as_deref())?;
+            tracing::info!(account = %settings.account, endpoint = %settings.endpoint, "using Azure Blob storage");
+            Arc::new(AzureBackend::new(settings)?)
+        }
     };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await

@@ -34,6 +34,16 @@ const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 struct TokenPayload {
     /// Resume strictly after this key or common prefix.
     a: String,
+    /// The backend's own position there, when it has one (Azure's marker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    m: Option<String>,
+}
+
+/// Where a listing resumes: after a key, optionally at a backend marker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resume {
+    pub after: String,
+    pub marker: Option<String>,
 }
 
 const TOKEN_MAC_LEN: usize = 16;
@@ -45,9 +55,10 @@ fn token_mac(key: &[u8; 32], payload: &[u8]) -> Result<Vec<u8>, S3Error> {
 }
 
 /// An opaque, integrity-protected continuation token.
-pub fn encode_token(key: &[u8; 32], after: &str) -> Result<String, S3Error> {
+pub fn encode_token(key: &[u8; 32], resume: &Resume) -> Result<String, S3Error> {
     let payload = serde_json::to_vec(&TokenPayload {
-        a: after.to_owned(),
+        a: resume.after.clone(),
+        m: resume.marker.clone(),
     })
     .map_err(S3Error::internal)?;
     let mut raw = token_mac(key, &payload)?;
@@ -56,7 +67,7 @@ pub fn encode_token(key: &[u8; 32], after: &str) -> Result<String, S3Error> {
 }
 
 /// The position a token resumes after; InvalidArgument if it was not ours.
-pub fn decode_token(key: &[u8; 32], token: &str) -> Result<String, S3Error> {
+pub fn decode_token(key: &[u8; 32], token: &str) -> Result<Resume, S3Error> {
     let invalid = || S3Error::invalid_argument("The continuation token provided is incorrect");
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim())
@@ -69,7 +80,10 @@ pub fn decode_token(key: &[u8; 32], token: &str) -> Result<String, S3Error> {
     check.update(payload);
     check.verify_truncated_left(mac).map_err(|_| invalid())?;
     let payload: TokenPayload = serde_json::from_slice(payload).map_err(|_| invalid())?;
-    Ok(payload.a)
+    Ok(Resume {
+        after: payload.a,
+        marker: payload.m,
+    })
 }
 
 struct Common {
@@ -126,7 +140,7 @@ impl Common {
         &self,
         gateway: &Gateway,
         bucket: &BucketName,
-        start_after: Option<String>,
+        resume: Resume,
     ) -> Result<ListPage, S3Error> {
         if self.max_keys == 0 {
             gateway.backend.head_bucket(bucket).await?;
@@ -135,8 +149,9 @@ impl Common {
         let query = ListQuery {
             prefix: self.prefix.clone(),
             delimiter: self.delimiter.clone(),
-            start_after: start_after.filter(|s| !s.is_empty()),
+            start_after: Some(resume.after).filter(|s| !s.is_empty()),
             max_keys: self.max_keys,
+            resume_marker: resume.marker,
         };
         gateway.backend.list_objects(bucket, &query).await
     }
@@ -186,7 +201,11 @@ pub async fn handle_list_objects(
 ) -> Result<Response<ResponseBody>, S3Error> {
     let common = Common::parse(req)?;
     let marker = req.query.get("marker").unwrap_or_default().to_owned();
-    let page = common.list(gateway, bucket, Some(marker.clone())).await?;
+    let resume = Resume {
+        after: marker.clone(),
+        marker: None,
+    };
+    let page = common.list(gateway, bucket, resume).await?;
     let mut x = XmlWriter::new();
     x.open_root("ListBucketResult");
     common.write_header(&mut x, bucket);
@@ -211,8 +230,11 @@ pub async fn handle_list_objects_v2(
     let token = q.get("continuation-token");
     let start_after = q.get("start-after").unwrap_or_default();
     let resume = match token {
-        Some(t) => Some(decode_token(&gateway.config.token_key, t)?),
-        None => Some(start_after.to_owned()),
+        Some(t) => decode_token(&gateway.config.token_key, t)?,
+        None => Resume {
+            after: start_after.to_owned(),
+            marker: None,
+        },
     };
     let fetch_owner = q.get("fetch-owner").is_some_and(|v| v == "true");
     let page = common.list(gateway, bucket, resume).await?;
@@ -228,7 +250,13 @@ pub async fn handle_list_objects_v2(
     if let Some(next) = &page.next_after {
         x.elem(
             "NextContinuationToken",
-            &encode_token(&gateway.config.token_key, next)?,
+            &encode_token(
+                &gateway.config.token_key,
+                &Resume {
+                    after: next.clone(),
+                    marker: page.next_marker.clone(),
+                },
+            )?,
         );
     }
     if !start_after.is_empty() {
@@ -255,8 +283,18 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_resist_tampering() {
         let key = [7u8; 32];
-        let t = encode_token(&key, "a/é b").unwrap();
-        assert_eq!(decode_token(&key, &t).unwrap(), "a/é b");
+        let resume = Resume {
+            after: "a/é b".into(),
+            marker: Some("2!88!opaque".into()),
+        };
+        let t = encode_token(&key, &resume).unwrap();
+        assert_eq!(decode_token(&key, &t).unwrap(), resume);
+        let plain = Resume {
+            after: "k".into(),
+            marker: None,
+        };
+        let t2 = encode_token(&key, &plain).unwrap();
+        assert_eq!(decode_token(&key, &t2).unwrap(), plain);
         assert!(decode_token(&[8u8; 32], &t).is_err());
         let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(&t)

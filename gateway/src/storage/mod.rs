@@ -6,6 +6,7 @@
 //! Errors are [`S3Error`]s; each backend converts its private errors in one
 //! place.
 
+pub mod azure;
 pub mod fs;
 pub mod names;
 
@@ -140,6 +141,9 @@ pub struct ListQuery {
     pub start_after: Option<String>,
     /// 1..=1000.
     pub max_keys: usize,
+    /// A backend position from the previous page's `next_marker`, given
+    /// together with that page's `next_after` as `start_after`. Opaque.
+    pub resume_marker: Option<String>,
 }
 
 /// One listed object.
@@ -157,6 +161,9 @@ pub struct ListPage {
     /// When truncated: the last key or common prefix returned; the next page
     /// starts strictly after it.
     pub next_after: Option<String>,
+    /// With `next_after`, a backend position that resumes the listing
+    /// cheaply (the Azure marker), carried in the continuation token.
+    pub next_marker: Option<String>,
 }
 
 /// The storage contract. All methods take validated names.
