@@ -42,6 +42,7 @@ macro_rules! for_each_case {
             list_prefix_and_delimiter,
             list_pages_resume,
             list_pages_with_common_prefixes,
+            list_multichar_delimiter_and_inner_bounds,
             large_object_streams,
             concurrent_puts_leave_one_whole_object,
             delete_bucket_races_writes,
@@ -660,6 +661,37 @@ pub async fn list_pages_with_common_prefixes(b: &dyn Backend) {
     let (keys, prefixes) = list_all(b, &bucket, q).await;
     assert_eq!(prefixes, ["d4/", "d5/"]);
     assert_eq!(keys.len(), 6);
+}
+
+/// Delimiters longer than one character, and start-after keys that fall
+/// inside a common prefix, across small pages.
+pub async fn list_multichar_delimiter_and_inner_bounds(b: &dyn Backend) {
+    let bucket = new_bucket(b, "mcdelim").await;
+    for k in ["p/a.jpg", "p/a.jpg.x", "p/b.jpg", "p/c.png", "q.jpg/1", "z"] {
+        put(b, &bucket, k, b"x").await;
+    }
+    for max in [1, 2, 1000] {
+        let (keys, prefixes) = list_all(b, &bucket, query("", Some(".jpg"), max)).await;
+        assert_eq!(keys, ["p/c.png", "z"], "max-keys {max}");
+        assert_eq!(prefixes, ["p/a.jpg", "p/b.jpg", "q.jpg"], "max-keys {max}");
+    }
+    // A bound inside a prefix: the prefix shows only if later keys roll into it.
+    let mut q = query("", Some("/"), 1000);
+    q.start_after = Some("p/a.jpg.x".into());
+    let (keys, prefixes) = list_all(b, &bucket, q.clone()).await;
+    assert_eq!(
+        (keys, prefixes),
+        (
+            vec!["z".to_owned()],
+            vec!["p/".to_owned(), "q.jpg/".to_owned()]
+        )
+    );
+    q.start_after = Some("p/c.png".into());
+    let (keys, prefixes) = list_all(b, &bucket, q).await;
+    assert_eq!(
+        (keys, prefixes),
+        (vec!["z".to_owned()], vec!["q.jpg/".to_owned()])
+    );
 }
 
 pub async fn large_object_streams(b: &dyn Backend) {

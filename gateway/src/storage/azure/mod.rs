@@ -350,7 +350,7 @@ impl AzureBackend {
             let found = page.items.iter().any(|item| match item {
                 listxml::Item::Blob {
                     name, is_folder, ..
-                } => !is_folder && name.as_bytes() > bound.as_bytes() && visible(name),
+                } => !is_folder && azure_order(name, bound).is_gt() && visible(name),
                 listxml::Item::Prefix(_) => false,
             });
             if found {
@@ -876,60 +876,76 @@ impl Backend for AzureBackend {
     ) -> Result<ListPage, S3Error> {
         let prefix = query.prefix.as_str();
         let delimiter = query.delimiter.as_deref().filter(|d| !d.is_empty());
+        // Azurite rolls up on the first character of a longer delimiter, so
+        // only one-character delimiters go to the service; longer ones are
+        // rolled up here, from a flat listing.
+        let native = delimiter.filter(|d| d.chars().count() == 1);
         let bound = query.start_after.as_deref().unwrap_or("");
+        // A bound that is itself a common prefix skips everything under it.
+        let skip = common_prefix(bound, prefix, delimiter).filter(|cp| *cp == bound);
         let mut marker = query.resume_marker.clone();
-        // Without a marker, start near the bound (real Azure honours
-        // startFrom; an emulator that ignores it is still correct, as keys up
-        // to the bound are skipped below).
-        let start_from = (marker.is_none() && !bound.is_empty()).then_some(bound);
         let mut page = ListPage::default();
         let mut emitted = 0usize;
         loop {
+            // Without a marker, start near the bound (real Azure honours
+            // startFrom; an emulator that ignores it is still correct, as
+            // keys up to the bound are skipped below).
+            let start_from = (marker.is_none() && !bound.is_empty()).then_some(bound);
             let want = query.max_keys.saturating_sub(emitted).max(1);
             let azure = self
-                .list_page(
-                    bucket,
-                    prefix,
-                    delimiter,
-                    marker.as_deref(),
-                    start_from,
-                    want,
-                )
+                .list_page(bucket, prefix, native, marker.as_deref(), start_from, want)
                 .await?;
             for item in azure.items {
-                match item {
+                let (name, meta) = match item {
                     listxml::Item::Blob {
                         name,
                         meta,
                         is_folder,
                     } => {
-                        if is_folder
-                            || !visible(&name)
-                            || !name.starts_with(prefix)
-                            || name.as_bytes() <= bound.as_bytes()
-                            || common_prefix(bound, prefix, delimiter)
-                                .is_some_and(|cp| cp == bound && name.starts_with(cp))
-                        {
+                        if is_folder || !visible(&name) || !name.starts_with(prefix) {
                             continue;
                         }
-                        page.objects.push(ListEntry { key: name, meta });
+                        (name, Some(meta))
                     }
                     listxml::Item::Prefix(cp) => {
                         if !visible(&cp) || !cp.starts_with(prefix) {
                             continue;
                         }
-                        if cp.as_bytes() <= bound.as_bytes() {
+                        (cp, None)
+                    }
+                };
+                if skip.is_some_and(|s| name.starts_with(s)) {
+                    continue;
+                }
+                let rolled = match &meta {
+                    Some(_) => common_prefix(&name, prefix, delimiter).map(str::to_owned),
+                    None => Some(name.clone()),
+                };
+                match (rolled, meta) {
+                    (None, Some(meta)) => {
+                        if azure_order(&name, bound).is_le() {
+                            continue;
+                        }
+                        page.objects.push(ListEntry { key: name, meta });
+                    }
+                    (Some(cp), _) => {
+                        if page.common_prefixes.last() == Some(&cp) {
+                            continue; // rolled up here: one entry per prefix
+                        }
+                        if azure_order(&cp, bound).is_le() {
                             // The bound lies inside this prefix: show it only
                             // if keys after the bound roll into it.
-                            if !(bound.starts_with(cp.as_str())
-                                && cp != bound
-                                && self.any_key_after(bucket, &cp, bound).await?)
-                            {
+                            let after = match &rolled_key(&name, &cp) {
+                                Some(key) => azure_order(key, bound).is_gt(),
+                                None => self.any_key_after(bucket, &cp, bound).await?,
+                            };
+                            if !(bound.starts_with(cp.as_str()) && after) {
                                 continue;
                             }
                         }
                         page.common_prefixes.push(cp);
                     }
+                    (None, None) => continue,
                 }
                 emitted += 1;
             }
@@ -946,12 +962,24 @@ impl Backend for AzureBackend {
     }
 }
 
+/// For a blob rolled up into `cp` here, the blob's own key (a prefix
+/// entry from the service has none).
+fn rolled_key<'a>(name: &'a str, cp: &str) -> Option<&'a str> {
+    (name != cp).then_some(name)
+}
+
+/// The order Azure lists blob names in: by UTF-16 code units (it differs
+/// from S3's UTF-8 byte order only for characters beyond U+FFFF).
+fn azure_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
 /// The greatest key or common prefix in a page.
 fn last_returned(page: &ListPage) -> Option<String> {
     let obj = page.objects.last().map(|o| o.key.as_str());
     let cp = page.common_prefixes.last().map(String::as_str);
     match (obj, cp) {
-        (Some(o), Some(c)) => Some(if o.as_bytes() > c.as_bytes() { o } else { c }.to_owned()),
+        (Some(o), Some(c)) => Some(if azure_order(o, c).is_gt() { o } else { c }.to_owned()),
         (Some(x), None) | (None, Some(x)) => Some(x.to_owned()),
         (None, None) => None,
     }
