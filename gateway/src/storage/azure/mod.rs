@@ -563,7 +563,10 @@ impl Backend for AzureBackend {
                 .map_err(|e| self.s3_error(e, Target::Service))?;
             let Some(page) = page else { break };
             for c in page.container_items {
-                let Some(name) = c.name else { continue };
+                // System containers ($logs, $web...) are not S3 buckets.
+                let Some(name) = c.name.filter(|n| BucketName::parse(n).is_ok()) else {
+                    continue;
+                };
                 let created = c
                     .properties
                     .and_then(|p| p.last_modified)
