@@ -6,7 +6,11 @@ free loopback port, with a temporary data dir and random root credentials.
 Environment:
   BLOBGATE_BIN            gateway binary; default ${CARGO_TARGET_DIR:-target}/debug/blobgate
                           (relative paths are taken from the repository root)
-  BLOBGATE_TEST_BACKEND   fs (default) | azure; see backend_config()
+  BLOBGATE_TEST_BACKEND   fs (default) | azure; see backend_config(). azure reads
+                          AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with
+                          AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, and the blob
+                          endpoint BLOBGATE_AZURE_ENDPOINT (conformance/azurite.sh starts
+                          a local Azurite; test-all.sh sets all of these)
   BLOBGATE_EXTRA_ARGS     extra `serve` flags (shell-split)
   BLOBGATE_TEST_ENDPOINT  http://HOST:PORT of an already running S3 endpoint to test
                           instead of starting the binary (used to shake out the tests
@@ -72,6 +76,7 @@ class BackendConfig:
     args: list[str]
     env: dict[str, str]
     data_dir: Path | None  # set when the backend keeps objects in a local directory
+    azure_endpoint: str | None = None  # azure: the blob endpoint (None: the account's public one)
 
 
 def backend_config(backend: str, workdir: Path) -> BackendConfig:
@@ -93,11 +98,41 @@ def backend_config(backend: str, workdir: Path) -> BackendConfig:
                 "BLOBGATE_TEST_BACKEND=azure needs AZURE_STORAGE_CONNECTION_STRING or "
                 "AZURE_STORAGE_ACCOUNT + AZURE_STORAGE_KEY/AZURE_STORAGE_SAS_TOKEN"
             )
-        args = ["--backend", "azure"]
-        if os.environ.get("BLOBGATE_AZURE_ENDPOINT"):
-            args += ["--azure-endpoint", os.environ["BLOBGATE_AZURE_ENDPOINT"]]
-        return BackendConfig(args, env, None)
+        return azure_config(env, os.environ.get("BLOBGATE_AZURE_ENDPOINT"))
     raise pytest.UsageError(f"unknown BLOBGATE_TEST_BACKEND={backend!r} (fs|azure)")
+
+
+def azure_config(env: dict[str, str], endpoint: str | None) -> BackendConfig:
+    """`serve` flags and environment for the azure backend: `env` holds the
+    AZURE_STORAGE_* variables, `endpoint` the blob endpoint (None: the
+    account's public one)."""
+    args = ["--backend", "azure"]
+    if endpoint:
+        args += ["--azure-endpoint", endpoint]
+    return BackendConfig(args, dict(env), None, azure_endpoint=endpoint)
+
+
+def suite_backend() -> str:
+    """The backend the suite runs on: BLOBGATE_TEST_BACKEND (fs by default)."""
+    return os.environ.get("BLOBGATE_TEST_BACKEND", "fs")
+
+
+def azure_service_client(cfg: BackendConfig):
+    """An Azure SDK BlobServiceClient for the storage account a gateway with
+    this config uses (same account, same credentials)."""
+    from azure.storage.blob import BlobServiceClient
+
+    env = cfg.env
+    options = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 120}
+    if env.get("AZURE_STORAGE_CONNECTION_STRING"):
+        return BlobServiceClient.from_connection_string(env["AZURE_STORAGE_CONNECTION_STRING"], **options)
+    account = env["AZURE_STORAGE_ACCOUNT"]
+    url = cfg.azure_endpoint or f"https://{account}.blob.core.windows.net"
+    if env.get("AZURE_STORAGE_KEY"):
+        credential = {"account_name": account, "account_key": env["AZURE_STORAGE_KEY"]}
+    else:
+        credential = env["AZURE_STORAGE_SAS_TOKEN"].lstrip("?")
+    return BlobServiceClient(url, credential=credential, **options)
 
 
 def _free_port() -> int:
@@ -155,7 +190,9 @@ _STARTED: list[Gateway] = []
 
 def _start_gateway(binary: Path, cfg: BackendConfig, access: str, secret: str, workdir: Path,
                    log_path: Path, jail: Path | None, extra_args: list[str] = ()) -> Gateway:  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLOBGATE_")}
+    # Backend settings come from cfg alone (an azure test may point a gateway at
+    # another account or give it wrong credentials).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLOBGATE_", "AZURE_STORAGE_"))}
     env.update(cfg.env)
     env.update(BLOBGATE_ACCESS_KEY=access, BLOBGATE_SECRET_KEY=secret, RUST_BACKTRACE="1")
     env.setdefault("RUST_LOG", "info")
@@ -200,12 +237,16 @@ def _start_gateway(binary: Path, cfg: BackendConfig, access: str, secret: str, w
     raise AssertionError("unreachable")
 
 
-def start_gateway(workdir: Path, extra_args: list[str]) -> Gateway:
-    """A separate gateway with its own storage, credentials and flags; stop it
-    with stop_gateway()."""
+def start_gateway(workdir: Path, extra_args: list[str] = (), cfg: BackendConfig | None = None,
+                  credentials: tuple[str, str] | None = None) -> Gateway:  # fmt: skip
+    """A separate gateway with its own flags, on the suite's backend (its own
+    data dir for fs; the same account for azure) or on `cfg`, with random root
+    credentials unless `credentials` (access, secret) are given. It must get
+    live; stop it with stop_gateway()."""
     binary = blobgate_binary()
-    cfg = backend_config(os.environ.get("BLOBGATE_TEST_BACKEND", "fs"), workdir)
-    access, secret = random_credentials()
+    if cfg is None:
+        cfg = backend_config(suite_backend(), workdir)
+    access, secret = credentials or random_credentials()
     jail = (workdir / "jail") if cfg.data_dir else None
     return _start_gateway(binary, cfg, access, secret, workdir, workdir / "blobgate.log", jail, extra_args)
 
@@ -227,7 +268,7 @@ def _backend(tmp_path_factory):
             pytrace=False,
         )
     workdir = tmp_path_factory.mktemp("gateway")
-    cfg = backend_config(os.environ.get("BLOBGATE_TEST_BACKEND", "fs"), workdir)
+    cfg = backend_config(suite_backend(), workdir)
     return binary, cfg, workdir
 
 
@@ -260,6 +301,18 @@ def replica(request, gateway) -> Gateway:
         yield gw
     finally:
         _stop(gw.proc)
+
+
+@pytest.fixture(scope="session")
+def azure_blob(request):
+    """Azure SDK BlobServiceClient on the account the suite's gateway uses
+    (azure backend only; skips otherwise)."""
+    if suite_backend() != "azure" or os.environ.get("BLOBGATE_TEST_ENDPOINT"):
+        pytest.skip("needs the azure backend (BLOBGATE_TEST_BACKEND=azure)")
+    _, cfg, _ = request.getfixturevalue("_backend")
+    client = azure_service_client(cfg)
+    yield client
+    client.close()
 
 
 @pytest.fixture(autouse=True)
