@@ -8,6 +8,11 @@ with object size: compare the rows.
 
     python3 benches/stream_memory.py [SIZE_MIB ...]     (default: 64 1024)
 
+Over Azure instead of a local directory: set BLOBGATE_BACKEND=azure with the
+gateway's usual Azure settings (AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_KEY,
+BLOBGATE_AZURE_ENDPOINT), e.g. for an Azurite started by
+conformance/azurite.sh.
+
 Needs boto3 (conformance/.venv has it) and a release build
 (cargo build --release -p blobgate).
 """
@@ -58,9 +63,11 @@ def main() -> None:
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as data, tempfile.TemporaryDirectory() as store:
         env = dict(os.environ, BLOBGATE_ACCESS_KEY="bench", BLOBGATE_SECRET_KEY="bench-secret", RUST_LOG="warn")
-        proc = subprocess.Popen(
-            [str(binary), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", store], env=env
-        )
+        backend = os.environ.get("BLOBGATE_BACKEND", "fs")
+        args = [str(binary), "serve", "--listen", f"127.0.0.1:{port}", "--backend", backend]
+        if backend == "fs":
+            args += ["--data-dir", store]
+        proc = subprocess.Popen(args, env=env)
         try:
             time.sleep(0.5)
             s3 = boto3.client(
@@ -71,7 +78,9 @@ def main() -> None:
                 region_name="us-east-1",
                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
             )
-            s3.create_bucket(Bucket="bench")
+            bucket = f"bench-{os.getpid()}"
+            s3.create_bucket(Bucket=bucket)
+            print(f"backend: {backend}")
             print(f"{'size MiB':>9} {'PUT MiB/s':>10} {'GET MiB/s':>10} {'peak RSS MiB':>13}")
             for mib in sizes:
                 size = mib << 20
@@ -79,10 +88,10 @@ def main() -> None:
                 expected = make_file(src, size)
                 t0 = time.perf_counter()
                 with src.open("rb") as body:
-                    s3.put_object(Bucket="bench", Key=f"obj-{mib}", Body=body)
+                    s3.put_object(Bucket=bucket, Key=f"obj-{mib}", Body=body)
                 put_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                got = s3.get_object(Bucket="bench", Key=f"obj-{mib}")["Body"]
+                got = s3.get_object(Bucket=bucket, Key=f"obj-{mib}")["Body"]
                 sha = hashlib.sha256()
                 for chunk in iter(lambda: got.read(CHUNK), b""):
                     sha.update(chunk)

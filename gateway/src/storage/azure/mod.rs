@@ -363,37 +363,44 @@ impl AzureBackend {
         }
     }
 
-    /// Stream `body` into staged blocks and commit them; the first block is
-    /// already in `first`.
+    /// Stream the rest of `body` into staged blocks; the first block is
+    /// already in `first`. Returns the block ids to commit, in order.
+    ///
+    /// At most STAGE_PARALLEL blocks are in flight, and their buffers are
+    /// reused: an upload allocates a handful of block buffers however long
+    /// it is (allocating one per block made the allocator's footprint grow
+    /// with object size).
     async fn put_blocks(
         &self,
         blob: &BlobClient,
-        first: Bytes,
+        first: BytesMut,
         body: &mut ByteStream,
-        md5: &mut Md5,
-        size: &mut u64,
+        reader: &mut BodyReader,
     ) -> Result<Vec<Vec<u8>>, S3Error> {
         let upload = format!("{:032x}", rand::random::<u128>());
         let mut ids: Vec<Vec<u8>> = Vec::new();
-        let mut staging: tokio::task::JoinSet<Result<(), S3Error>> = tokio::task::JoinSet::new();
+        let mut staging: tokio::task::JoinSet<Result<Bytes, S3Error>> = tokio::task::JoinSet::new();
+        let mut spare: Vec<BytesMut> = Vec::new();
         let mut next = Some(first);
         while let Some(block) = next.take() {
             while staging.len() >= STAGE_PARALLEL {
-                join_one(&mut staging).await?;
+                spare.extend(join_one(&mut staging).await?);
             }
             let id = block_id(&upload, ids.len() as u64);
             ids.push(id.clone());
             let client = blob.block_blob_client();
             let backend = self.clone();
+            let block = block.freeze();
             staging.spawn(async move {
                 let len = block.len() as u64;
                 backend
                     .retry(|| client.stage_block(&id, len, block.clone().into(), None))
                     .await
-                    .map(drop)
-                    .map_err(|e| backend.s3_error(e, Target::Blob))
+                    .map_err(|e| backend.s3_error(e, Target::Blob))?;
+                Ok(block)
             });
-            let (chunk, _ended) = read_block(body, md5, size).await?;
+            let buf = spare.pop().unwrap_or_default();
+            let (chunk, _ended) = reader.read_block(body, buf).await?;
             if !chunk.is_empty() {
                 next = Some(chunk);
             }
@@ -412,40 +419,77 @@ fn block_id(upload: &str, n: u64) -> Vec<u8> {
     format!("{upload:.32}{n:016}").into_bytes()
 }
 
-async fn join_one(set: &mut tokio::task::JoinSet<Result<(), S3Error>>) -> Result<(), S3Error> {
+/// Wait for one staged block; hand back its buffer for reuse when nothing
+/// else holds it any more.
+async fn join_one(
+    set: &mut tokio::task::JoinSet<Result<Bytes, S3Error>>,
+) -> Result<Option<BytesMut>, S3Error> {
     match set.join_next().await {
-        Some(Ok(r)) => r,
+        Some(Ok(r)) => Ok(r?.try_into_mut().ok()),
         Some(Err(e)) => Err(S3Error::internal(e)),
-        None => Ok(()),
+        None => Ok(None),
     }
 }
 
-/// Read up to one block from `body`. Returns the bytes and whether the body
-/// ended.
-async fn read_block(
-    body: &mut ByteStream,
-    md5: &mut Md5,
-    size: &mut u64,
-) -> Result<(Bytes, bool), S3Error> {
-    let mut buf = BytesMut::new();
-    while buf.len() < BLOCK_SIZE {
-        match body.next().await {
-            Some(chunk) => {
-                let chunk = chunk?;
-                md5.update(&chunk);
-                *size += chunk.len() as u64;
-                if buf.is_empty() && chunk.len() >= BLOCK_SIZE {
-                    return Ok((chunk, false));
-                }
-                if buf.capacity() == 0 {
-                    buf.reserve(BLOCK_SIZE.min(chunk.len().max(64 << 10)));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            None => return Ok((buf.freeze(), true)),
+/// Reads a PUT body block by block, keeping the MD5 and the length.
+struct BodyReader {
+    md5: Md5,
+    size: u64,
+    /// The length the client announced, if any.
+    expected: Option<u64>,
+    /// The part of a frame that did not fit in the previous block.
+    pending: Option<Bytes>,
+}
+
+impl BodyReader {
+    fn new(expected: Option<u64>) -> Self {
+        BodyReader {
+            md5: Md5::new(),
+            size: 0,
+            expected,
+            pending: None,
         }
     }
-    Ok((buf.freeze(), false))
+
+    /// Read up to one block into `buf` (cleared first). Returns the block
+    /// and whether the body ended.
+    async fn read_block(
+        &mut self,
+        body: &mut ByteStream,
+        mut buf: BytesMut,
+    ) -> Result<(BytesMut, bool), S3Error> {
+        buf.clear();
+        // Reserve the block once when its size is known, so the buffer does
+        // not grow by reallocation; a small object gets a small buffer.
+        let hint = match self.expected {
+            Some(total) => total.saturating_sub(self.size).min(BLOCK_SIZE as u64) as usize,
+            None if self.size > 0 => BLOCK_SIZE,
+            None => 64 << 10,
+        };
+        if buf.capacity() < hint {
+            buf.reserve(hint - buf.len());
+        }
+        if let Some(rest) = self.pending.take() {
+            buf.extend_from_slice(&rest);
+        }
+        while buf.len() < BLOCK_SIZE {
+            let Some(chunk) = body.next().await else {
+                return Ok((buf, true));
+            };
+            let chunk = chunk?;
+            self.md5.update(&chunk);
+            self.size += chunk.len() as u64;
+            let room = BLOCK_SIZE - buf.len();
+            if chunk.len() <= room {
+                buf.extend_from_slice(&chunk);
+            } else {
+                // Blocks stay BLOCK_SIZE, so reused buffers never grow.
+                buf.extend_from_slice(&chunk[..room]);
+                self.pending = Some(chunk.slice(room..));
+            }
+        }
+        Ok((buf, false))
+    }
 }
 
 fn header<'a>(
@@ -646,17 +690,17 @@ impl Backend for AzureBackend {
             .write_conditions(bucket, key, &options.conditions)
             .await?;
         let blob = self.blob(bucket, key);
-        let mut md5 = Md5::new();
-        let mut size = 0u64;
-        let (first, ended) = read_block(&mut body, &mut md5, &mut size).await?;
-        let blocks = if ended {
-            None
+        let mut reader = BodyReader::new(options.content_length);
+        let (first, ended) = reader.read_block(&mut body, BytesMut::new()).await?;
+        let (single, blocks) = if ended {
+            (first.freeze(), None)
         } else {
-            Some(
-                self.put_blocks(&blob, first.clone(), &mut body, &mut md5, &mut size)
-                    .await?,
-            )
+            let ids = self
+                .put_blocks(&blob, first, &mut body, &mut reader)
+                .await?;
+            (Bytes::new(), Some(ids))
         };
+        let size = reader.size;
         if let Some(expected) = options.content_length {
             if expected != size {
                 return Err(S3Error::new(
@@ -667,7 +711,7 @@ impl Backend for AzureBackend {
         }
         // The body has ended, so its checksum (if any) has been verified.
         let checksum = options.checksum.as_ref().and_then(|c| c.stored());
-        let digest = md5.finalize().to_vec();
+        let digest = reader.md5.finalize().to_vec();
         let metadata = props::to_azure(
             &options.user_metadata,
             &options.headers,
@@ -692,7 +736,7 @@ impl Backend for AzureBackend {
                     ..Default::default()
                 };
                 let client = blob.block_blob_client();
-                self.retry(|| client.upload(first.clone().into(), Some(upload.clone())))
+                self.retry(|| client.upload(single.clone().into(), Some(upload.clone())))
                     .await
                     .map(|r| r.raw_response.headers().clone())
             }
