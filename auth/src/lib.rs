@@ -1,7 +1,8 @@
 //! blobgate-auth: AWS Signature Version 4 verification for an S3-compatible
 //! gateway (Authorization header, presigned URLs, aws-chunked streaming
-//! signatures with trailers) and the payload checks that go with it
-//! (x-amz-content-sha256, Content-MD5, `x-amz-checksum-*`).
+//! signatures with trailers), the payload checks that go with it
+//! (x-amz-content-sha256, Content-MD5, `x-amz-checksum-*`), and IAM-style
+//! policy authorization.
 //!
 //! The crate knows nothing of servers or storage backends:
 //!
@@ -12,6 +13,10 @@
 //!    decodes aws-chunked bodies and fails before end-of-stream if any
 //!    signature, hash, checksum or length check fails; the [`BodyOutcome`]
 //!    then carries the verified checksum and decoded length.
+//! 3. [`authorize`] decides whether the verified access key (or an
+//!    anonymous caller) may perform an S3 action on a resource, from the
+//!    key's identity [`Policy`] and the bucket's policy; [`load_users_file`]
+//!    reads the access keys, their secrets and identity policies.
 
 mod authorization;
 mod body;
@@ -20,12 +25,19 @@ mod checksum;
 mod chunked;
 mod credentials;
 mod error;
+mod policy;
 mod sigv4;
 #[cfg(test)]
 mod test_support;
+mod users;
 
 pub use body::{stored_content_encoding, verify_body, BodyOutcome, VerifyingBody};
 pub use checksum::{ChecksumAlgorithm, Checksummer};
 pub use credentials::{CredentialStore, StaticCredentials};
 pub use error::AuthError;
+pub use policy::{
+    authorize, bucket_arn, object_arn, ConditionContext, Decision, Policy, PolicyError, Principal,
+    Request, ALL_BUCKETS_ARN,
+};
 pub use sigv4::{verify_request, PayloadMode, RequestParts, Verified};
+pub use users::{load_users_file, parse_users, UserEntry};

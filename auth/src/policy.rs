@@ -1,0 +1,533 @@
+//! Authorization: IAM-style policies (identity policies from the users file,
+//! bucket policies from PutBucketPolicy) and their evaluation for a request.
+//!
+//! Authentication ([`verify_request`](crate::verify_request)) says *who*
+//! signed a request; a policy says *what* they may do. Both kinds of policy
+//! use the AWS policy language, restricted to what an S3 gateway can mean:
+//!
+//! - identity policy ([`Policy::parse`]): attached to an access key, no
+//!   `Principal`. <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html>
+//! - bucket policy ([`Policy::parse_bucket_policy`]): `Principal` required,
+//!   every `Resource` inside its bucket.
+//!   <https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-policies.html>
+//!
+//! Evaluation follows AWS for principals of the same account
+//! (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html>):
+//! an explicit `Deny` in any policy wins; otherwise an `Allow` in the
+//! identity policy *or* in a bucket-policy statement naming the principal
+//! allows; otherwise the request is denied by default ([`authorize`]).
+//!
+//! # What is accepted
+//!
+//! - `Version` `2012-10-17` or `2008-10-17` (or absent, meaning 2008-10-17);
+//!   only 2012-10-17 has policy variables: `${aws:username}` and
+//!   `${aws:userid}` (both the access key) and the escapes `${*}`, `${?}`,
+//!   `${$}`, in `Resource` and string condition values. Any other variable,
+//!   or `${` in an older-version policy, is an error rather than literal text,
+//!   so a `Deny` never silently misses. A variable with no value (anonymous
+//!   requests) matches nothing.
+//! - `Action`/`NotAction`: `*` or `s3:...`, case-insensitive, with `*` and `?`.
+//! - `Resource`/`NotResource`: `*` or `arn:aws:s3:::...`, case-sensitive
+//!   (S3 keys are), with `*` and `?`.
+//! - `NotAction` and `NotResource` are implemented: the statement applies to
+//!   every action (resource) that matches none of the listed patterns.
+//! - `NotPrincipal` is rejected: AWS advises against it, and what an
+//!   "everyone but" means for anonymous callers and account principals is
+//!   easy to get wrong; the same intent is `"Principal": "*"` with a
+//!   `StringNotEquals` condition on `aws:username`, which also covers
+//!   anonymous requests (the key is absent, so the negated operator holds).
+//! - `Principal`: `"*"` or `{"AWS": "*"}` (everyone, anonymous included),
+//!   or `{"AWS": [...]}` listing access keys, bare or as
+//!   `arn:aws:iam::ACCOUNT:user/NAME` (NAME, the last path segment, is the
+//!   access key; the account is ignored). Other principal types, account or
+//!   role ARNs and wildcards other than a lone `*` are rejected.
+//! - `Condition`: the operators and keys listed in [`Policy::parse`]. A key
+//!   the request lacks follows AWS: positive operators are false, negated
+//!   ones (`StringNotEquals`, `StringNotLike`, `NumericNotEquals`,
+//!   `NotIpAddress`, ...) true, and any `...IfExists` operator true.
+//!   Unknown operators and keys are errors (an unknown key would always be
+//!   absent, making a negated condition silently always true).
+//!   <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html>
+//! - A bucket policy only ever decides requests for its own bucket and its
+//!   objects, whatever its `NotResource` says.
+//!
+//! Unknown fields, duplicate fields and anything else this gateway cannot
+//! honour are errors: a policy is either understood exactly or refused.
+
+mod condition;
+mod pattern;
+pub(crate) mod raw;
+
+use std::net::IpAddr;
+
+use condition::Condition;
+use pattern::Pattern;
+use raw::{MapOnly, RawPolicy, RawPrincipal, RawStatement, Strings};
+
+const S3_ARN_PREFIX: &str = "arn:aws:s3:::";
+
+/// The resource of service-level requests such as ListBuckets; matched by
+/// `"Resource": "*"` and `"arn:aws:s3:::*"`.
+pub const ALL_BUCKETS_ARN: &str = "arn:aws:s3:::*";
+
+/// The ARN of a bucket, `arn:aws:s3:::BUCKET` (the resource of bucket-level
+/// requests such as ListObjects or GetBucketPolicy).
+pub fn bucket_arn(bucket: &str) -> String {
+    format!("{S3_ARN_PREFIX}{bucket}")
+}
+
+/// The ARN of an object, `arn:aws:s3:::BUCKET/KEY` (the key as stored,
+/// not URL-encoded).
+pub fn object_arn(bucket: &str, key: &str) -> String {
+    format!("{S3_ARN_PREFIX}{bucket}/{key}")
+}
+
+/// A policy that does not parse or means something this gateway cannot
+/// enforce. The message is for humans (S3 `MalformedPolicy`, or a users-file
+/// error) and never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(String);
+
+impl PolicyError {
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal<'a> {
+    /// An unsigned request.
+    Anonymous,
+    /// A request signed by this access key.
+    AccessKey(&'a str),
+}
+
+/// The request facts conditions can test. Option fields are None when the
+/// request does not carry them (which decides absent-key semantics, see the
+/// module docs); fill the list fields for ListObjects(V2) only, from the
+/// query parameters exactly as sent (`Some("")` for an empty `prefix=`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConditionContext {
+    /// `s3:prefix`.
+    pub prefix: Option<String>,
+    /// `s3:delimiter`.
+    pub delimiter: Option<String>,
+    /// `s3:max-keys`.
+    pub max_keys: Option<u64>,
+    /// `aws:SourceIp`: the client address (IPv4-mapped IPv6 counts as IPv4).
+    pub source_ip: Option<IpAddr>,
+    /// `aws:SecureTransport`: whether the request came over TLS.
+    pub secure_transport: bool,
+}
+
+/// A request to authorize.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The S3 action, e.g. `s3:GetObject` (see the S3 actions list:
+    /// <https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html>).
+    pub action: &'a str,
+    /// [`object_arn`], [`bucket_arn`] or [`ALL_BUCKETS_ARN`].
+    pub resource: &'a str,
+    /// Who signed it.
+    pub principal: Principal<'a>,
+    /// Facts for conditions (`aws:username` comes from `principal`).
+    pub context: &'a ConditionContext,
+}
+
+/// What one policy says about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// An `Allow` statement applies and no `Deny` does.
+    Allow,
+    /// A `Deny` statement applies: the request is refused whatever else allows it.
+    ExplicitDeny,
+    /// No statement applies.
+    NotApplicable,
+}
+
+/// A parsed, validated policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    statements: Vec<Statement>,
+    /// For a bucket policy: its bucket. Requests for other resources are
+    /// never decided by it, even through `NotResource`.
+    bucket: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Statement {
+    deny: bool,
+    /// None for identity policies (the policy's owner is the principal).
+    principals: Option<Principals>,
+    actions: PatternList,
+    resources: PatternList,
+    conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Principals {
+    Everyone,
+    AccessKeys(Vec<String>),
+}
+
+/// `Action`/`Resource` (matching any pattern) or `NotAction`/`NotResource`
+/// (matching none).
+#[derive(Debug, Clone, PartialEq)]
+struct PatternList {
+    patterns: Vec<Pattern>,
+    negated: bool,
+}
+
+impl PatternList {
+    fn matches(&self, subject: &str, principal: Principal<'_>) -> bool {
+        self.patterns.iter().any(|p| p.matches(subject, principal)) != self.negated
+    }
+}
+
+impl Policy {
+    /// Parse an identity policy (the `policy` of a users-file entry): no
+    /// `Principal`, resources `*` or `arn:aws:s3:::...`.
+    ///
+    /// Condition operators: `StringEquals`, `StringNotEquals`,
+    /// `StringEqualsIgnoreCase`, `StringNotEqualsIgnoreCase`, `StringLike`,
+    /// `StringNotLike`, `NumericEquals`, `NumericNotEquals`,
+    /// `NumericLessThan[Equals]`, `NumericGreaterThan[Equals]`, `IpAddress`,
+    /// `NotIpAddress` (CIDR or address, IPv4 or IPv6), `Bool`, each also with
+    /// `...IfExists`, and `Null`. Keys: `s3:prefix`, `s3:delimiter`,
+    /// `s3:max-keys`, `aws:SourceIp`, `aws:SecureTransport`, `aws:username`,
+    /// `aws:userid`.
+    pub fn parse(json: &[u8]) -> Result<Self, PolicyError> {
+        Self::from_raw(parse_json(json)?, None)
+    }
+
+    /// Parse the bucket policy of `bucket` (PutBucketPolicy): like
+    /// [`Policy::parse`], but every statement needs a `Principal` and every
+    /// `Resource`/`NotResource` must be `arn:aws:s3:::BUCKET` or
+    /// `arn:aws:s3:::BUCKET/...`.
+    pub fn parse_bucket_policy(json: &[u8], bucket: &str) -> Result<Self, PolicyError> {
+        Self::from_raw(parse_json(json)?, Some(bucket))
+    }
+
+    /// Validate a document read by serde (also as part of the users file).
+    pub(crate) fn from_raw(raw: RawPolicy, bucket: Option<&str>) -> Result<Self, PolicyError> {
+        let variables = match raw.version.as_deref() {
+            Some("2012-10-17") => true,
+            Some("2008-10-17") | None => false,
+            Some(other) => {
+                return Err(PolicyError(format!(
+                    "The policy must contain a valid version string: \"{other}\" is neither \
+                     \"2012-10-17\" nor \"2008-10-17\""
+                )))
+            }
+        };
+        let raw_statements = raw
+            .statement
+            .ok_or_else(|| PolicyError("Missing required field Statement".to_owned()))?
+            .0;
+        if raw_statements.is_empty() {
+            return Err(PolicyError(
+                "Statement must contain at least one statement".to_owned(),
+            ));
+        }
+        let statements = raw_statements
+            .into_iter()
+            .enumerate()
+            .map(|(i, st)| {
+                let label = match &st.sid {
+                    Some(sid) => format!("Statement[{i}] (Sid \"{sid}\")"),
+                    None => format!("Statement[{i}]"),
+                };
+                parse_statement(st, bucket, variables)
+                    .map_err(|e| PolicyError(format!("{e} in {label}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            statements,
+            bucket: bucket.map(str::to_owned),
+        })
+    }
+
+    /// What this policy says about `req`: [`Decision::ExplicitDeny`] if any
+    /// applicable statement denies, else [`Decision::Allow`] if any allows.
+    ///
+    /// A statement applies when its principal (bucket policies only),
+    /// action, resource and every condition match.
+    pub fn evaluate(&self, req: &Request<'_>) -> Decision {
+        if let Some(bucket) = &self.bucket {
+            if !within_bucket(req.resource, bucket) {
+                return Decision::NotApplicable;
+            }
+        }
+        let action = req.action.to_ascii_lowercase();
+        let mut allowed = false;
+        for st in &self.statements {
+            if (st.deny || !allowed) && st.applies(req, &action) {
+                if st.deny {
+                    return Decision::ExplicitDeny;
+                }
+                allowed = true;
+            }
+        }
+        if allowed {
+            Decision::Allow
+        } else {
+            Decision::NotApplicable
+        }
+    }
+}
+
+impl Statement {
+    fn applies(&self, req: &Request<'_>, lowercase_action: &str) -> bool {
+        let principal_matches = match (&self.principals, req.principal) {
+            (None | Some(Principals::Everyone), _) => true,
+            (Some(Principals::AccessKeys(keys)), Principal::AccessKey(key)) => {
+                keys.iter().any(|k| k == key)
+            }
+            (Some(Principals::AccessKeys(_)), Principal::Anonymous) => false,
+        };
+        principal_matches
+            && self.actions.matches(lowercase_action, req.principal)
+            && self.resources.matches(req.resource, req.principal)
+            && self
+                .conditions
+                .iter()
+                .all(|c| c.holds(req.context, req.principal))
+    }
+}
+
+/// Whether `req` is allowed, given the principal's identity policy (None for
+/// anonymous requests and for users without a policy) and the bucket policy
+/// of the request's bucket (None when it has none, and for requests not
+/// aimed at a bucket).
+///
+/// An explicit deny in either wins; otherwise an allow from either allows;
+/// otherwise the request is denied (default deny).
+pub fn authorize(
+    identity_policy: Option<&Policy>,
+    bucket_policy: Option<&Policy>,
+    req: &Request<'_>,
+) -> bool {
+    let decisions = [identity_policy, bucket_policy].map(|p| p.map(|p| p.evaluate(req)));
+    if decisions.contains(&Some(Decision::ExplicitDeny)) {
+        return false;
+    }
+    decisions.contains(&Some(Decision::Allow))
+}
+
+fn within_bucket(resource: &str, bucket: &str) -> bool {
+    resource
+        .strip_prefix(S3_ARN_PREFIX)
+        .and_then(|r| r.strip_prefix(bucket))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+fn parse_json(json: &[u8]) -> Result<RawPolicy, PolicyError> {
+    serde_json::from_slice(json)
+        .map(|MapOnly(raw)| raw)
+        .map_err(|e| {
+            PolicyError(if e.is_data() {
+                format!("Invalid policy document: {e}")
+            } else {
+                format!("This policy contains invalid Json: {e}")
+            })
+        })
+}
+
+/// Exactly one of `name` and `Not{name}`, non-empty.
+fn pick(
+    name: &str,
+    positive: Option<Strings>,
+    negative: Option<Strings>,
+) -> Result<(Vec<String>, bool), String> {
+    let (values, negated) = match (positive, negative) {
+        (Some(v), None) => (v.0, false),
+        (None, Some(v)) => (v.0, true),
+        (None, None) => return Err(format!("Missing required field {name}")),
+        (Some(_), Some(_)) => return Err(format!("{name} and Not{name} are mutually exclusive")),
+    };
+    if values.is_empty() {
+        let field = if negated { "Not" } else { "" };
+        return Err(format!("{field}{name} must not be empty"));
+    }
+    Ok((values, negated))
+}
+
+fn parse_statement(
+    st: RawStatement,
+    bucket: Option<&str>,
+    variables: bool,
+) -> Result<Statement, String> {
+    let deny = match st.effect.as_deref() {
+        Some("Allow") => false,
+        Some("Deny") => true,
+        Some(other) => return Err(format!("Invalid effect: {other}")),
+        None => return Err("Missing required field Effect".to_owned()),
+    };
+    if st.not_principal.is_some() {
+        return Err(
+            "NotPrincipal is not supported (use \"Principal\": \"*\" with a \
+                    StringNotEquals condition on aws:username)"
+                .to_owned(),
+        );
+    }
+    let principals = match (bucket, st.principal) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err("Principal is not allowed in an identity policy \
+                        (it applies to its own access key)"
+                .to_owned())
+        }
+        (Some(_), None) => return Err("Missing required field Principal".to_owned()),
+        (Some(_), Some(p)) => Some(parse_principal(p)?),
+    };
+
+    let (actions, negated) = pick("Action", st.action, st.not_action)?;
+    let mut action_patterns = Vec::with_capacity(actions.len());
+    for action in &actions {
+        let valid = action == "*"
+            || action
+                .get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case("s3:") && action.len() > 3);
+        if !valid {
+            return Err(format!(
+                "Policy has invalid action: \"{action}\" (expected \"*\" or \"s3:...\")"
+            ));
+        }
+        action_patterns.push(Pattern::parse_lowercase(action));
+    }
+    let actions = PatternList {
+        patterns: action_patterns,
+        negated,
+    };
+
+    let (resources, negated) = pick("Resource", st.resource, st.not_resource)?;
+    let mut resource_patterns = Vec::with_capacity(resources.len());
+    for resource in &resources {
+        let valid = match bucket {
+            None => resource == "*" || resource.starts_with(S3_ARN_PREFIX),
+            // The raw text (before variables) must stay inside the bucket,
+            // so no wildcard or variable can reach into another bucket.
+            Some(bucket) => within_bucket(resource, bucket),
+        };
+        if !valid {
+            return Err(match bucket {
+                None => format!(
+                    "Policy has invalid resource: \"{resource}\" \
+                     (expected \"*\" or \"arn:aws:s3:::...\")"
+                ),
+                Some(bucket) => format!(
+                    "Policy has invalid resource: \"{resource}\" is not \
+                     \"arn:aws:s3:::{bucket}\" or \"arn:aws:s3:::{bucket}/...\""
+                ),
+            });
+        }
+        resource_patterns.push(
+            Pattern::parse(resource, variables)
+                .map_err(|e| format!("Policy has invalid resource: {e}"))?,
+        );
+    }
+    let resources = PatternList {
+        patterns: resource_patterns,
+        negated,
+    };
+
+    let mut conditions = Vec::new();
+    for (operator, entries) in st.condition.map(|c| c.0).unwrap_or_default() {
+        if entries.0.is_empty() {
+            return Err(format!("Condition operator {operator} has no keys"));
+        }
+        for (key, values) in entries.0 {
+            conditions.push(Condition::parse(&operator, &key, &values.0, variables)?);
+        }
+    }
+
+    Ok(Statement {
+        deny,
+        principals,
+        actions,
+        resources,
+        conditions,
+    })
+}
+
+fn parse_principal(raw: RawPrincipal) -> Result<Principals, String> {
+    let invalid = |what: &str| format!("Invalid principal in policy: {what}");
+    let entries = match raw {
+        RawPrincipal::Text(t) if t == "*" => return Ok(Principals::Everyone),
+        RawPrincipal::Text(t) => {
+            return Err(invalid(&format!(
+                "\"{t}\" (expected \"*\" or {{\"AWS\": [...]}})"
+            )))
+        }
+        RawPrincipal::Map(entries) => entries.0,
+    };
+    let mut keys = Vec::new();
+    let mut everyone = false;
+    if entries.is_empty() {
+        return Err(invalid("empty Principal"));
+    }
+    for (kind, values) in entries {
+        if kind != "AWS" {
+            return Err(invalid(&format!(
+                "principal type \"{kind}\" is not supported (only \"AWS\")"
+            )));
+        }
+        if values.0.is_empty() {
+            return Err(invalid("empty AWS principal list"));
+        }
+        for v in values.0 {
+            if v == "*" {
+                everyone = true;
+                continue;
+            }
+            keys.push(principal_access_key(&v).ok_or_else(|| {
+                invalid(&format!(
+                    "\"{v}\" (expected \"*\", an access key or \
+                     \"arn:aws:iam::ACCOUNT:user/NAME\")"
+                ))
+            })?);
+        }
+    }
+    Ok(if everyone {
+        Principals::Everyone
+    } else {
+        Principals::AccessKeys(keys)
+    })
+}
+
+/// The access key a principal names: a bare access key, or the user name of
+/// `arn:aws:iam::ACCOUNT:user/[PATH/]NAME`.
+fn principal_access_key(v: &str) -> Option<String> {
+    let key = if let Some(rest) = v.strip_prefix("arn:") {
+        let mut parts = rest.splitn(5, ':');
+        let (Some(_partition), Some("iam"), Some(""), Some(_account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        resource.strip_prefix("user/")?.rsplit('/').next()?
+    } else {
+        v
+    };
+    is_valid_access_key(key).then(|| key.to_owned())
+}
+
+/// Whether `key` can be an access key: visible ASCII without `/` and `,`
+/// (which SigV4 credentials and headers use as separators) and without the
+/// wildcards `*` and `?` (so a principal list can name it unambiguously).
+pub(crate) fn is_valid_access_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '*' | '?' | '/' | ','))
+}
+
+#[cfg(test)]
+mod tests;
