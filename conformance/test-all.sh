@@ -1,18 +1,37 @@
 #!/usr/bin/env bash
 # Run every test of blobgate: the Rust unit and backend-suite tests, then the
 # end-to-end suite with real S3 clients (boto3, aws CLI, minio-py) against the
-# real binary. Installs what it needs (a Python virtualenv) on a fresh machine.
+# real binary, once over the fs backend and once over the azure backend on a
+# local Azurite. Installs what it needs (a Python virtualenv, Azurite through
+# npm) on a fresh machine.
 #
 #   conformance/test-all.sh
 #
-# CARGO_TARGET_DIR and BLOBGATE_VENV are honoured (build and venv caches).
+# CARGO_TARGET_DIR, BLOBGATE_VENV and BLOBGATE_AZURITE_DIR are honoured (build,
+# venv and Azurite caches).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 target="${CARGO_TARGET_DIR:-$repo_root/target}"
+azurite="$repo_root/conformance/azurite.sh"
 
-echo "== cargo test (unit tests and the shared backend suite)"
+# Azurite for the azure backend: up before `cargo test` (the backend suite's
+# azure tests use it), stopped however this script ends.
+azurite_dir="$(mktemp -d "${TMPDIR:-/tmp}/blobgate-azurite-run.XXXXXX")"
+cleanup() {
+    "$azurite" stop "$azurite_dir" || true
+    rm -rf "$azurite_dir"
+}
+trap cleanup EXIT
+
+echo "== starting Azurite"
+eval "$("$azurite" start "$azurite_dir")"
+export BLOBGATE_TEST_AZURE_ENDPOINT="$AZURITE_ENDPOINT"
+export BLOBGATE_TEST_AZURE_ACCOUNT="$AZURITE_ACCOUNT"
+export BLOBGATE_TEST_AZURE_KEY="$AZURITE_KEY"
+
+echo "== cargo test (unit tests and the shared backend suite, fs and azure)"
 cargo test --workspace --locked
 
 echo "== building the gateway"
@@ -20,4 +39,13 @@ cargo build --locked -p blobgate --bin blobgate
 
 echo "== end-to-end suite (fs backend)"
 BLOBGATE_BIN="$target/debug/blobgate" BLOBGATE_TEST_BACKEND=fs \
+    "$repo_root/conformance/e2e/run.sh" -q
+
+echo "== end-to-end suite (azure backend on Azurite)"
+# A fresh Azurite: the backend suite's containers would slow it down.
+eval "$("$azurite" start "$azurite_dir")"
+env -u AZURE_STORAGE_CONNECTION_STRING -u AZURE_STORAGE_SAS_TOKEN \
+    BLOBGATE_BIN="$target/debug/blobgate" BLOBGATE_TEST_BACKEND=azure \
+    AZURE_STORAGE_ACCOUNT="$AZURITE_ACCOUNT" AZURE_STORAGE_KEY="$AZURITE_KEY" \
+    BLOBGATE_AZURE_ENDPOINT="$AZURITE_ENDPOINT" \
     "$repo_root/conformance/e2e/run.sh" -q
