@@ -162,9 +162,35 @@ pub struct Verified {
     signing: SigningContext,
     seed_signature: String,
     presigned: bool,
+    anonymous: bool,
 }
 
 impl Verified {
+    /// A request without any signature (no Authorization header, no
+    /// presigned parameters; `verify_request` answers
+    /// [`AuthError::MissingAuthentication`] for it). Only a bucket policy
+    /// that grants anonymous access may let it through. Its body is taken
+    /// as `UNSIGNED-PAYLOAD`; its access key is empty.
+    pub fn anonymous() -> Self {
+        Verified {
+            access_key: String::new(),
+            payload: PayloadMode::Unsigned,
+            signing: SigningContext {
+                key: [0; 32],
+                amz_date: String::new(),
+                scope: String::new(),
+            },
+            seed_signature: String::new(),
+            presigned: false,
+            anonymous: true,
+        }
+    }
+
+    /// True for [`Verified::anonymous`] requests.
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous
+    }
+
     /// True when the request was authenticated by presigned query parameters.
     pub fn is_presigned(&self) -> bool {
         self.presigned
@@ -300,6 +326,7 @@ fn verify_header_auth(
         signing,
         seed_signature,
         presigned: false,
+        anonymous: false,
     })
 }
 
@@ -379,6 +406,7 @@ fn verify_query_auth(
         signing,
         seed_signature,
         presigned: true,
+        anonymous: false,
     })
 }
 

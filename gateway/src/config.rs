@@ -65,6 +65,10 @@ pub struct ServeOptions {
     /// reading the response) before its connection is cut off.
     #[arg(long, env = "BLOBGATE_IDLE_TIMEOUT", default_value_t = 60)]
     pub idle_timeout: u64,
+    /// Users file: scoped access keys with IAM-style policies (JSON; see
+    /// README). Re-read when it changes.
+    #[arg(long = "users", env = "BLOBGATE_USERS_FILE", value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
     /// Root access key id (with BLOBGATE_SECRET_KEY).
     #[arg(long, env = "BLOBGATE_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,

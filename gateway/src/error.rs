@@ -32,12 +32,14 @@ pub enum S3ErrorCode {
     InvalidRange,
     InvalidRequest,
     KeyTooLongError,
+    MalformedPolicy,
     MalformedXML,
     MetadataTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     MissingSecurityHeader,
     NoSuchBucket,
+    NoSuchBucketPolicy,
     NoSuchKey,
     NoSuchUpload,
     NoSuchVersion,
@@ -79,12 +81,14 @@ impl S3ErrorCode {
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             KeyTooLongError => "KeyTooLongError",
+            MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
             MetadataTooLarge => "MetadataTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
+            NoSuchBucketPolicy => "NoSuchBucketPolicy",
             NoSuchKey => "NoSuchKey",
             NoSuchUpload => "NoSuchUpload",
             NoSuchVersion => "NoSuchVersion",
@@ -123,12 +127,15 @@ impl S3ErrorCode {
             | InvalidPartOrder
             | InvalidRequest
             | KeyTooLongError
+            | MalformedPolicy
             | MalformedXML
             | MetadataTooLarge
             | MissingSecurityHeader
             | RequestTimeout
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
-            NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchVersion => StatusCode::NOT_FOUND,
+            NoSuchBucket | NoSuchBucketPolicy | NoSuchKey | NoSuchUpload | NoSuchVersion => {
+                StatusCode::NOT_FOUND
+            }
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             BucketAlreadyOwnedByYou | BucketNotEmpty | OperationAborted => StatusCode::CONFLICT,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,

@@ -2,9 +2,10 @@
 //! storage account or, by default, in a local directory.
 //!
 //! Request flow: [`server`] accepts and authenticates, [`router`] names the
-//! operation, [`ops`] handles it against a [`storage::Backend`], and every
+//! operation, [`access`] authorizes it, [`ops`] handles it against a [`storage::Backend`], and every
 //! failure is an [`error::S3Error`] rendered once as S3 XML.
 
+pub mod access;
 pub mod body;
 pub mod conditions;
 pub mod config;

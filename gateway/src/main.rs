@@ -3,13 +3,16 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use blobgate::access::AccessControl;
 use blobgate::config::{BackendKind, Cli, Command, ServeOptions};
 use blobgate::server::{self, Gateway};
 use blobgate::storage::azure::{AzureBackend, AzureSettings};
 use blobgate::storage::fs::FsBackend;
 use blobgate::storage::Backend;
-use blobgate_auth::StaticCredentials;
 use clap::Parser;
+
+/// How often the users file is checked for changes.
+const USERS_FILE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -58,16 +61,22 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
             Arc::new(AzureBackend::new(settings)?)
         }
     };
+    let access = Arc::new(AccessControl::new(
+        root.access_key.clone(),
+        root.secret_key.clone(),
+        options.users_file.clone(),
+    )?);
+    if let Some(file) = &options.users_file {
+        tracing::info!(file = %file.display(), users = access.user_count(), "users file loaded");
+        access.spawn_reloader(USERS_FILE_POLL);
+    }
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let gateway = Arc::new(Gateway {
         config: options.gateway_config(&root),
-        credentials: Arc::new(StaticCredentials::new([(
-            root.access_key.clone(),
-            root.secret_key.clone(),
-        )])),
+        access: access.clone(),
         backend,
     });
     tracing::info!(listen = %local, backend = gateway.backend.kind(), region = %gateway.config.region, "blobgate serving");

@@ -22,6 +22,9 @@ pub enum Endpoint {
     GetObject,
     HeadObject,
     DeleteObject,
+    GetBucketPolicy,
+    PutBucketPolicy,
+    DeleteBucketPolicy,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -42,6 +45,9 @@ impl Endpoint {
             Endpoint::GetObject => "GetObject",
             Endpoint::HeadObject => "HeadObject",
             Endpoint::DeleteObject => "DeleteObject",
+            Endpoint::GetBucketPolicy => "GetBucketPolicy",
+            Endpoint::PutBucketPolicy => "PutBucketPolicy",
+            Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
             Endpoint::NotImplemented(op) => op,
         }
     }
@@ -204,6 +210,9 @@ pub fn route(
             match (method.clone(), sub) {
                 (Method::GET, None) if query.has("location") => Endpoint::GetBucketLocation,
                 (Method::GET, Some("BucketVersioning")) => Endpoint::GetBucketVersioning,
+                (Method::GET, Some("BucketPolicy")) => Endpoint::GetBucketPolicy,
+                (Method::PUT, Some("BucketPolicy")) => Endpoint::PutBucketPolicy,
+                (Method::DELETE, Some("BucketPolicy")) => Endpoint::DeleteBucketPolicy,
                 (Method::GET, None) if query.get("list-type") == Some("2") => {
                     Endpoint::ListObjectsV2
                 }
@@ -415,6 +424,38 @@ mod tests {
                 "localhost",
                 "/bkt?versioning",
                 NotImplemented("BucketVersioning"),
+                Some("bkt"),
+                None,
+            ),
+            (
+                Method::GET,
+                "localhost",
+                "/bkt?policy",
+                GetBucketPolicy,
+                Some("bkt"),
+                None,
+            ),
+            (
+                Method::PUT,
+                "bkt.s3.local",
+                "/?policy",
+                PutBucketPolicy,
+                Some("bkt"),
+                None,
+            ),
+            (
+                Method::DELETE,
+                "localhost",
+                "/bkt?policy=",
+                DeleteBucketPolicy,
+                Some("bkt"),
+                None,
+            ),
+            (
+                Method::GET,
+                "localhost",
+                "/bkt?policyStatus",
+                NotImplemented("BucketPolicyStatus"),
                 Some("bkt"),
                 None,
             ),

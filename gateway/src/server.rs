@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use blobgate_auth::{CredentialStore, RequestParts, Verified};
+use blobgate_auth::{AuthError, RequestParts, Verified};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::access::AccessControl;
 use crate::body::{self, ResponseBody};
 use crate::error::S3Error;
 use crate::ops;
@@ -36,10 +37,11 @@ pub struct GatewayConfig {
     pub token_key: [u8; 32],
 }
 
-/// Everything a request needs: configuration, credentials, storage.
+/// Everything a request needs: configuration, access control, storage.
 pub struct Gateway {
     pub config: GatewayConfig,
-    pub credentials: Arc<dyn CredentialStore>,
+    /// Credentials (the CredentialStore) and authorization.
+    pub access: Arc<AccessControl>,
     pub backend: Arc<dyn Backend>,
 }
 
@@ -123,7 +125,7 @@ async fn handle(
         let resource = req.uri().path().to_owned();
         let is_head = req.method() == Method::HEAD;
         let sent_body = has_body(&req);
-        let mut response = match serve_request(&gateway, req).await {
+        let mut response = match serve_request(&gateway, peer, req).await {
             Ok(r) => r,
             Err(e) => error_response(&e, &resource, &request_id, is_head),
         };
@@ -195,22 +197,28 @@ pub fn error_response(
 
 async fn serve_request(
     gateway: &Gateway,
+    peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, S3Error> {
     if let Some(path) = req.uri().path().strip_prefix("/-/") {
         return ops::health::handle(gateway, req.method(), path).await;
     }
     let (parts, body) = req.into_parts();
-    let verified = blobgate_auth::verify_request(
+    let verified = match blobgate_auth::verify_request(
         &RequestParts {
             method: &parts.method,
             uri: &parts.uri,
             headers: &parts.headers,
         },
-        gateway.credentials.as_ref(),
+        gateway.access.as_ref(),
         &gateway.config.region,
         SystemTime::now(),
-    )?;
+    ) {
+        Ok(v) => v,
+        // No signature at all: anonymous, which only a bucket policy can allow.
+        Err(AuthError::MissingAuthentication) => Verified::anonymous(),
+        Err(e) => return Err(e.into()),
+    };
     let query = Query::parse(parts.uri.query());
     let host = parts
         .headers
@@ -227,6 +235,16 @@ async fn serve_request(
         gateway.config.domain.as_deref(),
     )?;
     tracing::Span::current().record("op", route.endpoint.name());
+    gateway
+        .access
+        .check(
+            gateway.backend.as_ref(),
+            &verified,
+            &route,
+            &query,
+            Some(peer.ip()),
+        )
+        .await?;
     let request = S3Request {
         parts,
         query,

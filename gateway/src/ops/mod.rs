@@ -5,6 +5,7 @@ pub mod bucket;
 pub mod health;
 pub mod list;
 pub mod object;
+pub mod policy;
 
 use http::{HeaderValue, Response, StatusCode};
 
@@ -46,6 +47,13 @@ pub async fn dispatch(
         }
         Endpoint::DeleteObject => {
             object::handle_delete_object(gateway, &bucket()?, &key()?, &req).await
+        }
+        Endpoint::GetBucketPolicy => policy::handle_get_bucket_policy(gateway, &bucket()?).await,
+        Endpoint::PutBucketPolicy => {
+            policy::handle_put_bucket_policy(gateway, &bucket()?, req).await
+        }
+        Endpoint::DeleteBucketPolicy => {
+            policy::handle_delete_bucket_policy(gateway, &bucket()?).await
         }
         Endpoint::NotImplemented(op) => Err(S3Error::not_implemented(op)),
     }

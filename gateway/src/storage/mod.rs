@@ -213,4 +213,11 @@ pub trait Backend: Send + Sync + 'static {
         bucket: &BucketName,
         query: &ListQuery,
     ) -> Result<ListPage, S3Error>;
+
+    /// The bucket's policy document as stored, if it has one.
+    async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error>;
+    /// Store (replace) the bucket's policy document, already validated.
+    async fn put_bucket_policy(&self, bucket: &BucketName, policy: Vec<u8>) -> Result<(), S3Error>;
+    /// Remove the bucket's policy; succeeds when there is none.
+    async fn delete_bucket_policy(&self, bucket: &BucketName) -> Result<(), S3Error>;
 }

@@ -66,6 +66,10 @@ const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Keys under this prefix hold the gateway's own bookkeeping.
 pub const RESERVED_PREFIX: &str = ".blobgate/";
+/// The bucket policy of a container.
+const POLICY_BLOB: &str = ".blobgate/policy.json";
+/// A bucket policy is at most 20 KiB (S3's limit); refuse to read more.
+const MAX_POLICY_BLOB: usize = 64 << 10;
 
 /// Which object an Azure 404 without an error code refers to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1005,6 +1009,56 @@ impl Backend for AzureBackend {
                 Some(m) => marker = Some(m),
                 None => return Ok(page),
             }
+        }
+    }
+    async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error> {
+        let blob = self.service.blob_client(bucket.as_str(), POLICY_BLOB);
+        let response = match self.retry(|| blob.download(None)).await {
+            Ok(r) => r,
+            Err(e) => {
+                return match self.s3_error(e, Target::Blob) {
+                    e if e.code == S3ErrorCode::NoSuchKey => Ok(None),
+                    e => Err(e),
+                }
+            }
+        };
+        let mut body = response.body;
+        let mut policy = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.s3_error(e, Target::Blob))?;
+            if policy.len() + chunk.len() > MAX_POLICY_BLOB {
+                return Err(S3Error::internal("the stored bucket policy is too large"));
+            }
+            policy.extend_from_slice(&chunk);
+        }
+        Ok(Some(policy))
+    }
+
+    async fn put_bucket_policy(&self, bucket: &BucketName, policy: Vec<u8>) -> Result<(), S3Error> {
+        let client = self
+            .service
+            .blob_client(bucket.as_str(), POLICY_BLOB)
+            .block_blob_client();
+        let policy = Bytes::from(policy);
+        let options = BlockBlobClientUploadOptions {
+            blob_content_type: Some("application/json".into()),
+            parallel: NonZero::new(1),
+            ..Default::default()
+        };
+        self.retry(|| client.upload(policy.clone().into(), Some(options.clone())))
+            .await
+            .map(drop)
+            .map_err(|e| self.s3_error(e, Target::Container))
+    }
+
+    async fn delete_bucket_policy(&self, bucket: &BucketName) -> Result<(), S3Error> {
+        let blob = self.service.blob_client(bucket.as_str(), POLICY_BLOB);
+        match self.retry(|| blob.delete(None)).await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.s3_error(e, Target::Blob) {
+                e if e.code == S3ErrorCode::NoSuchKey => Ok(()),
+                e => Err(e),
+            },
         }
     }
 }

@@ -5,6 +5,7 @@
 //!   .blobgate/tmp/          uploads in progress and deleted buckets being removed
 //!   BUCKET/@bucket          bucket metadata (creation time)
 //!   BUCKET/@lock            serialises commits to the bucket (flock)
+//!   BUCKET/@policy          the bucket policy (JSON), when it has one
 //!   BUCKET/SEG/.../@obj     object = data + metadata trailer (see objfile)
 //! ```
 //!
@@ -41,6 +42,7 @@ use writer::BackgroundWriter;
 
 const INTERNAL_DIR: &str = ".blobgate";
 const LOCK_FILE: &str = "@lock";
+const POLICY_FILE: &str = "@policy";
 /// Temporary files older than this are left-overs of a crash.
 const STALE_TMP_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Read buffer for GET bodies.
@@ -501,6 +503,50 @@ impl Backend for FsBackend {
         let bucket_dir = self.existing_bucket_dir(bucket).await?;
         let query = query.clone();
         blocking(move || list::list(&bucket_dir, &query).map_err(S3Error::internal)).await
+    }
+
+    async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        match tokio::fs::read(bucket_dir.join(POLICY_FILE)).await {
+            Ok(policy) => Ok(Some(policy)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(S3Error::internal(e)),
+        }
+    }
+
+    async fn put_bucket_policy(&self, bucket: &BucketName, policy: Vec<u8>) -> Result<(), S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        let tmp = self.tmp_dir().join(format!("policy-{}", random_name()));
+        blocking(move || {
+            let result = (|| {
+                let mut file = File::create(&tmp).map_err(S3Error::internal)?;
+                io::Write::write_all(&mut file, &policy).map_err(S3Error::internal)?;
+                file.sync_all().map_err(S3Error::internal)?;
+                // Under the bucket lock, so a concurrent DeleteBucket either
+                // sees the policy (and removes it) or the bucket is gone.
+                let _lock = lock_bucket(&bucket_dir)?;
+                fs::rename(&tmp, bucket_dir.join(POLICY_FILE)).map_err(S3Error::internal)?;
+                sync_dir(&bucket_dir).map_err(S3Error::internal)
+            })();
+            if result.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn delete_bucket_policy(&self, bucket: &BucketName) -> Result<(), S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        blocking(move || {
+            let _lock = lock_bucket(&bucket_dir)?;
+            match fs::remove_file(bucket_dir.join(POLICY_FILE)) {
+                Ok(()) => sync_dir(&bucket_dir).map_err(S3Error::internal),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(S3Error::internal(e)),
+            }
+        })
+        .await
     }
 }
 

@@ -1,0 +1,395 @@
+//! Who may do what: the root key, the scoped keys of the users file, and
+//! bucket policies (including anonymous access).
+//!
+//! Every request is authenticated first (SigV4, in `blobgate-auth`), then
+//! authorized here before any handler or backend call, so a denial says
+//! nothing about whether a bucket or object exists. The root key
+//! (BLOBGATE_ACCESS_KEY) may do everything. Any other key is allowed what
+//! its policy or the bucket's policy allows, and nothing an explicit Deny in
+//! either forbids. Requests without any signature are anonymous: only a
+//! bucket policy can let them through.
+//!
+//! The users file is re-read when its contents change (Kubernetes updates
+//! mounted Secrets in place by swapping a symlink), so it is polled rather
+//! than watched; a file that does not parse keeps the previous users.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use blobgate_auth::{
+    authorize, bucket_arn, object_arn, ConditionContext, CredentialStore, Policy, Principal,
+    Request as PolicyRequest, UserEntry, Verified, ALL_BUCKETS_ARN,
+};
+use sha2::{Digest, Sha256};
+
+use crate::error::{S3Error, S3ErrorCode};
+use crate::router::{Endpoint, Query, Route};
+use crate::storage::{Backend, BucketName};
+
+/// How long a bucket policy read from the backend is trusted. Changes made
+/// through this gateway apply at once; changes through another replica
+/// within this time.
+const POLICY_TTL: Duration = Duration::from_secs(5);
+
+/// A bucket's policy (if any) and when it was read.
+type CachedPolicy = (Instant, Option<Arc<Policy>>);
+
+/// The access keys this gateway accepts and what each may do.
+pub struct AccessControl {
+    root_access_key: String,
+    root_secret_key: String,
+    users_file: Option<PathBuf>,
+    users: RwLock<Arc<Users>>,
+    bucket_policies: Mutex<HashMap<String, CachedPolicy>>,
+}
+
+#[derive(Default)]
+struct Users {
+    by_key: HashMap<String, UserEntry>,
+    /// SHA-256 of the file they were read from.
+    fingerprint: [u8; 32],
+}
+
+/// An S3 action on a resource, as policies name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub action: &'static str,
+    pub resource: String,
+}
+
+impl AccessControl {
+    /// The root key plus, when given, the users of `users_file` (which must
+    /// load: a broken file at start-up is a configuration error).
+    pub fn new(
+        root_access_key: String,
+        root_secret_key: String,
+        users_file: Option<PathBuf>,
+    ) -> Result<Self, String> {
+        let access = AccessControl {
+            root_access_key,
+            root_secret_key,
+            users_file,
+            users: RwLock::new(Arc::new(Users::default())),
+            bucket_policies: Mutex::new(HashMap::new()),
+        };
+        if access.users_file.is_some() {
+            access.reload()?;
+        }
+        Ok(access)
+    }
+
+    fn users(&self) -> Arc<Users> {
+        match self.users.read() {
+            Ok(u) => u.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Number of users from the users file.
+    pub fn user_count(&self) -> usize {
+        self.users().by_key.len()
+    }
+
+    /// Re-read the users file if its contents changed. Returns whether the
+    /// users changed; on error the previous users stay.
+    pub fn reload(&self) -> Result<bool, String> {
+        let Some(path) = &self.users_file else {
+            return Ok(false);
+        };
+        let raw = std::fs::read(path).map_err(|e| format!("users file {}: {e}", path.display()))?;
+        let fingerprint: [u8; 32] = Sha256::digest(&raw).into();
+        if fingerprint == self.users().fingerprint {
+            return Ok(false);
+        }
+        let entries = load(path, &raw)?;
+        if let Some(clash) = entries
+            .iter()
+            .find(|u| u.access_key == self.root_access_key)
+        {
+            return Err(format!(
+                "users file {}: access key {:?} is the root key (BLOBGATE_ACCESS_KEY)",
+                path.display(),
+                clash.access_key
+            ));
+        }
+        let users = Users {
+            by_key: entries
+                .into_iter()
+                .map(|u| (u.access_key.clone(), u))
+                .collect(),
+            fingerprint,
+        };
+        match self.users.write() {
+            Ok(mut u) => *u = Arc::new(users),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(users),
+        }
+        Ok(true)
+    }
+
+    /// Poll the users file every `every` and reload it when it changes.
+    pub fn spawn_reloader(self: &Arc<Self>, every: Duration) {
+        let Some(path) = self.users_file.clone() else {
+            return;
+        };
+        let access = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(access) = access.upgrade() else {
+                    return;
+                };
+                match access.reload() {
+                    Ok(true) => tracing::info!(
+                        file = %path.display(),
+                        users = access.user_count(),
+                        "users file reloaded"
+                    ),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "users file not reloaded; the previous users stay in force"
+                    ),
+                }
+            }
+        });
+    }
+
+    /// Forget a cached bucket policy (after it changed here, or the bucket
+    /// was deleted).
+    pub fn policy_changed(&self, bucket: &str) {
+        if let Ok(mut cache) = self.bucket_policies.lock() {
+            cache.remove(bucket);
+        }
+    }
+
+    async fn bucket_policy(
+        &self,
+        backend: &dyn Backend,
+        bucket: &BucketName,
+    ) -> Result<Option<Arc<Policy>>, S3Error> {
+        if let Ok(cache) = self.bucket_policies.lock() {
+            if let Some((at, policy)) = cache.get(bucket.as_str()) {
+                if at.elapsed() < POLICY_TTL {
+                    return Ok(policy.clone());
+                }
+            }
+        }
+        let policy = match backend.get_bucket_policy(bucket).await {
+            Ok(Some(doc)) => match Policy::parse_bucket_policy(&doc, bucket.as_str()) {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => {
+                    // Fail closed: a policy that no longer parses grants nothing.
+                    tracing::error!(bucket = %bucket, error = %e, "stored bucket policy does not parse; ignoring it");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) if e.code == S3ErrorCode::NoSuchBucket => None,
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut cache) = self.bucket_policies.lock() {
+            cache.insert(bucket.as_str().to_owned(), (Instant::now(), policy.clone()));
+        }
+        Ok(policy)
+    }
+
+    /// Decide whether `caller` may perform `route`. Root may do anything;
+    /// AccessDenied otherwise unless a policy allows it.
+    pub async fn check(
+        &self,
+        backend: &dyn Backend,
+        caller: &Verified,
+        route: &Route,
+        query: &Query,
+        peer: Option<IpAddr>,
+    ) -> Result<(), S3Error> {
+        if !caller.is_anonymous() && caller.access_key == self.root_access_key {
+            return Ok(());
+        }
+        let Some(action) = action_for(route) else {
+            // Operations the gateway does not serve answer 501 to signed
+            // callers; anonymous callers learn nothing.
+            if caller.is_anonymous() {
+                return Err(access_denied());
+            }
+            return Ok(());
+        };
+        let users = self.users();
+        let (principal, identity) = if caller.is_anonymous() {
+            (Principal::Anonymous, None)
+        } else {
+            let user = users.by_key.get(&caller.access_key);
+            (
+                Principal::AccessKey(&caller.access_key),
+                user.and_then(|u| u.policy.as_ref()),
+            )
+        };
+        let bucket_policy = match route.bucket.as_deref().map(BucketName::parse) {
+            Some(Ok(bucket)) => self.bucket_policy(backend, &bucket).await?,
+            _ => None,
+        };
+        let context = ConditionContext {
+            prefix: matches!(
+                route.endpoint,
+                Endpoint::ListObjects | Endpoint::ListObjectsV2
+            )
+            .then(|| query.get("prefix").unwrap_or_default().to_owned()),
+            delimiter: query.get("delimiter").map(str::to_owned),
+            max_keys: query.get("max-keys").and_then(|v| v.parse().ok()),
+            source_ip: peer,
+            secure_transport: false,
+        };
+        let request = PolicyRequest {
+            action: action.action,
+            resource: &action.resource,
+            principal,
+            context: &context,
+        };
+        if authorize(identity, bucket_policy.as_deref(), &request) {
+            Ok(())
+        } else {
+            Err(access_denied())
+        }
+    }
+}
+
+impl CredentialStore for AccessControl {
+    fn secret_key(&self, access_key: &str) -> Option<String> {
+        if access_key == self.root_access_key {
+            return Some(self.root_secret_key.clone());
+        }
+        self.users()
+            .by_key
+            .get(access_key)
+            .map(|u| u.secret_key().to_owned())
+    }
+}
+
+fn load(path: &Path, raw: &[u8]) -> Result<Vec<UserEntry>, String> {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    blobgate_auth::parse_users(
+        raw,
+        |name| std::env::var(name).ok(),
+        |file| {
+            let file = if file.is_relative() {
+                dir.join(file)
+            } else {
+                file.to_path_buf()
+            };
+            std::fs::read_to_string(file)
+        },
+    )
+    .map_err(|e| format!("users file {}: {e}", path.display()))
+}
+
+pub fn access_denied() -> S3Error {
+    S3Error::new(S3ErrorCode::AccessDenied, "Access Denied")
+}
+
+/// The S3 action a request performs and the resource it acts on, as IAM
+/// names them. None for operations the gateway does not serve.
+pub fn action_for(route: &Route) -> Option<Action> {
+    let bucket = route.bucket.as_deref().unwrap_or_default();
+    let on_bucket = |action| {
+        Some(Action {
+            action,
+            resource: bucket_arn(bucket),
+        })
+    };
+    let on_object = |action| {
+        Some(Action {
+            action,
+            resource: object_arn(bucket, route.key.as_deref().unwrap_or_default()),
+        })
+    };
+    match route.endpoint {
+        Endpoint::ListBuckets => Some(Action {
+            action: "s3:ListAllMyBuckets",
+            resource: ALL_BUCKETS_ARN.to_owned(),
+        }),
+        Endpoint::CreateBucket => on_bucket("s3:CreateBucket"),
+        // HeadBucket needs s3:ListBucket on AWS.
+        Endpoint::HeadBucket | Endpoint::ListObjects | Endpoint::ListObjectsV2 => {
+            on_bucket("s3:ListBucket")
+        }
+        Endpoint::DeleteBucket => on_bucket("s3:DeleteBucket"),
+        Endpoint::GetBucketLocation => on_bucket("s3:GetBucketLocation"),
+        Endpoint::GetBucketVersioning => on_bucket("s3:GetBucketVersioning"),
+        Endpoint::GetBucketPolicy => on_bucket("s3:GetBucketPolicy"),
+        Endpoint::PutBucketPolicy => on_bucket("s3:PutBucketPolicy"),
+        Endpoint::DeleteBucketPolicy => on_bucket("s3:DeleteBucketPolicy"),
+        // HeadObject needs s3:GetObject on AWS.
+        Endpoint::GetObject | Endpoint::HeadObject => on_object("s3:GetObject"),
+        Endpoint::PutObject => on_object("s3:PutObject"),
+        Endpoint::DeleteObject => on_object("s3:DeleteObject"),
+        Endpoint::NotImplemented(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(endpoint: Endpoint, bucket: Option<&str>, key: Option<&str>) -> Route {
+        Route {
+            endpoint,
+            bucket: bucket.map(str::to_owned),
+            key: key.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn operations_map_to_their_actions() {
+        let cases = [
+            (
+                route(Endpoint::ListBuckets, None, None),
+                "s3:ListAllMyBuckets",
+                "arn:aws:s3:::*",
+            ),
+            (
+                route(Endpoint::HeadBucket, Some("b"), None),
+                "s3:ListBucket",
+                "arn:aws:s3:::b",
+            ),
+            (
+                route(Endpoint::ListObjectsV2, Some("b"), None),
+                "s3:ListBucket",
+                "arn:aws:s3:::b",
+            ),
+            (
+                route(Endpoint::HeadObject, Some("b"), Some("k/x")),
+                "s3:GetObject",
+                "arn:aws:s3:::b/k/x",
+            ),
+            (
+                route(Endpoint::PutObject, Some("b"), Some("k")),
+                "s3:PutObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                route(Endpoint::DeleteObject, Some("b"), Some("k")),
+                "s3:DeleteObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                route(Endpoint::PutBucketPolicy, Some("b"), None),
+                "s3:PutBucketPolicy",
+                "arn:aws:s3:::b",
+            ),
+        ];
+        for (r, action, resource) in cases {
+            let a = action_for(&r).unwrap();
+            assert_eq!((a.action, a.resource.as_str()), (action, resource), "{r:?}");
+        }
+        assert_eq!(
+            action_for(&route(Endpoint::NotImplemented("X"), Some("b"), None)),
+            None
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! Bucket policies: PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy.
+//! The document is validated (for this bucket) before it is stored in the
+//! backend, so every replica enforces the same policy.
+//!
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketPolicy.html>
+
+use http::{HeaderValue, Response, StatusCode};
+
+use super::{empty_response, request_body};
+use crate::body::{self, ResponseBody};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::server::{Gateway, S3Request};
+use crate::storage::BucketName;
+use crate::xml;
+
+/// S3's limit on a bucket policy document.
+const MAX_POLICY: usize = 20 * 1024;
+
+pub async fn handle_put_bucket_policy(
+    gateway: &Gateway,
+    bucket: &BucketName,
+    req: S3Request,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let (body, _) = request_body(gateway, req)?;
+    let doc = xml::read_body_capped(body).await?;
+    if doc.len() > MAX_POLICY {
+        return Err(S3Error::new(
+            S3ErrorCode::MalformedPolicy,
+            "Policies must be less than 20 KB",
+        ));
+    }
+    blobgate_auth::Policy::parse_bucket_policy(&doc, bucket.as_str())
+        .map_err(|e| S3Error::new(S3ErrorCode::MalformedPolicy, e.to_string()))?;
+    gateway
+        .backend
+        .put_bucket_policy(bucket, doc.to_vec())
+        .await?;
+    gateway.access.policy_changed(bucket.as_str());
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+pub async fn handle_get_bucket_policy(
+    gateway: &Gateway,
+    bucket: &BucketName,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let Some(doc) = gateway.backend.get_bucket_policy(bucket).await? else {
+        return Err(S3Error::new(
+            S3ErrorCode::NoSuchBucketPolicy,
+            "The bucket policy does not exist",
+        ));
+    };
+    let mut response = Response::new(body::full(doc));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+pub async fn handle_delete_bucket_policy(
+    gateway: &Gateway,
+    bucket: &BucketName,
+) -> Result<Response<ResponseBody>, S3Error> {
+    gateway.backend.delete_bucket_policy(bucket).await?;
+    gateway.access.policy_changed(bucket.as_str());
+    Ok(empty_response(StatusCode::NO_CONTENT))
+}
