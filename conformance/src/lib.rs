@@ -46,6 +46,7 @@ macro_rules! for_each_case {
             large_object_streams,
             concurrent_puts_leave_one_whole_object,
             concurrent_large_puts_never_mix,
+            bucket_policy_storage,
             delete_bucket_races_writes,
             listing_sees_stable_keys_during_churn
         );
@@ -775,6 +776,46 @@ pub async fn concurrent_large_puts_never_mix(b: &dyn Backend) {
     assert!(
         bodies.iter().any(|body| body.as_ref() == got.as_slice()),
         "the object is a mix of several writes"
+    );
+}
+
+/// Bucket policies are stored with the bucket, invisible to listings, and
+/// go when the bucket goes.
+pub async fn bucket_policy_storage(b: &dyn Backend) {
+    let bucket = new_bucket(b, "policy").await;
+    assert_eq!(b.get_bucket_policy(&bucket).await.unwrap(), None);
+    b.delete_bucket_policy(&bucket).await.unwrap();
+    let doc = br#"{"Version":"2012-10-17","Statement":[]}"#.to_vec();
+    b.put_bucket_policy(&bucket, doc.clone()).await.unwrap();
+    assert_eq!(b.get_bucket_policy(&bucket).await.unwrap(), Some(doc));
+    let newer = br#"{"Version":"2012-10-17","Statement":[{"Sid":"x"}]}"#.to_vec();
+    b.put_bucket_policy(&bucket, newer.clone()).await.unwrap();
+    assert_eq!(b.get_bucket_policy(&bucket).await.unwrap(), Some(newer));
+    let (keys, prefixes) = list_all(b, &bucket, query("", Some("/"), 1000)).await;
+    assert!(
+        keys.is_empty() && prefixes.is_empty(),
+        "{keys:?} {prefixes:?}"
+    );
+    // A bucket holding only its policy is empty.
+    b.delete_bucket(&bucket).await.unwrap();
+    b.create_bucket(&bucket).await.unwrap();
+    assert_eq!(b.get_bucket_policy(&bucket).await.unwrap(), None);
+    b.put_bucket_policy(&bucket, b"{}".to_vec()).await.unwrap();
+    b.delete_bucket_policy(&bucket).await.unwrap();
+    assert_eq!(b.get_bucket_policy(&bucket).await.unwrap(), None);
+    b.delete_bucket(&bucket).await.unwrap();
+    let missing = unique_bucket("nopolicy");
+    assert_eq!(
+        code(b.get_bucket_policy(&missing).await),
+        S3ErrorCode::NoSuchBucket
+    );
+    assert_eq!(
+        code(b.put_bucket_policy(&missing, b"{}".to_vec()).await),
+        S3ErrorCode::NoSuchBucket
+    );
+    assert_eq!(
+        code(b.delete_bucket_policy(&missing).await),
+        S3ErrorCode::NoSuchBucket
     );
 }
 
