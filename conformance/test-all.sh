@@ -25,8 +25,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+start_azurite() { # a fresh Azurite; sets AZURITE_* (a failed start stops the script)
+    local lines
+    lines="$("$azurite" start "$azurite_dir")"
+    eval "$lines"
+}
+
 echo "== starting Azurite"
-eval "$("$azurite" start "$azurite_dir")"
+start_azurite
 export BLOBGATE_TEST_AZURE_ENDPOINT="$AZURITE_ENDPOINT"
 export BLOBGATE_TEST_AZURE_ACCOUNT="$AZURITE_ACCOUNT"
 export BLOBGATE_TEST_AZURE_KEY="$AZURITE_KEY"
@@ -43,7 +49,7 @@ BLOBGATE_BIN="$target/debug/blobgate" BLOBGATE_TEST_BACKEND=fs \
 
 echo "== end-to-end suite (azure backend on Azurite)"
 # A fresh Azurite: the backend suite's containers would slow it down.
-eval "$("$azurite" start "$azurite_dir")"
+start_azurite
 env -u AZURE_STORAGE_CONNECTION_STRING -u AZURE_STORAGE_SAS_TOKEN \
     BLOBGATE_BIN="$target/debug/blobgate" BLOBGATE_TEST_BACKEND=azure \
     AZURE_STORAGE_ACCOUNT="$AZURITE_ACCOUNT" AZURE_STORAGE_KEY="$AZURITE_KEY" \
