@@ -594,6 +594,10 @@ def test_public_read_bucket(s3, gateway, bucket):
     assert body_of(anon, bucket, "pub.txt") == b"for everyone"
     assert anon.head_object(Bucket=bucket, Key="pub.txt")["ContentLength"] == 12
     assert requests.get(f"{url}/pub.txt", headers={"Range": "bytes=4-6"}, timeout=10).content == b"eve"
+    # Without s3:ListBucket a missing key is 403, as on AWS: reading must not
+    # reveal which keys exist.
+    assert_anonymous_denied(requests.get(f"{url}/missing.txt", timeout=10))
+    assert requests.head(f"{url}/missing.txt", timeout=10).status_code == 403
 
     assert_anonymous_denied(requests.put(f"{url}/pub.txt", data=b"defaced", timeout=10))
     assert_anonymous_denied(requests.put(f"{url}/new.txt", data=b"new", timeout=10))
@@ -618,6 +622,9 @@ def test_public_read_bucket(s3, gateway, bucket):
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(listing))
     assert keys_of(anon.list_objects_v2(Bucket=bucket)) == ["pub.txt"]
     assert keys_of(anon.list_objects(Bucket=bucket)) == ["pub.txt"]
+    # ... and a caller who may list learns that a key is missing.
+    missing = requests.get(f"{url}/missing.txt", timeout=10)
+    assert missing.status_code == 404 and parse_error(missing.content).get("Code") == "NoSuchKey"
     assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == listing
 
     deleted = s3.delete_bucket_policy(Bucket=bucket)

@@ -43,6 +43,9 @@ pub struct AccessControl {
     root_secret_key: String,
     users_file: Option<PathBuf>,
     users: RwLock<Arc<Users>>,
+    /// Fingerprint of the last file contents that failed to load, so a
+    /// broken file is reported once, not at every poll.
+    failed: Mutex<Option<[u8; 32]>>,
     bucket_policies: Mutex<HashMap<String, CachedPolicy>>,
 }
 
@@ -73,6 +76,7 @@ impl AccessControl {
             root_secret_key,
             users_file,
             users: RwLock::new(Arc::new(Users::default())),
+            failed: Mutex::new(None),
             bucket_policies: Mutex::new(HashMap::new()),
         };
         if access.users_file.is_some() {
@@ -104,17 +108,36 @@ impl AccessControl {
         if fingerprint == self.users().fingerprint {
             return Ok(false);
         }
-        let entries = load(path, &raw)?;
-        if let Some(clash) = entries
-            .iter()
-            .find(|u| u.access_key == self.root_access_key)
-        {
-            return Err(format!(
-                "users file {}: access key {:?} is the root key (BLOBGATE_ACCESS_KEY)",
-                path.display(),
-                clash.access_key
-            ));
+        let failed_before = self
+            .failed
+            .lock()
+            .map(|f| *f == Some(fingerprint))
+            .unwrap_or(false);
+        if failed_before {
+            return Ok(false);
         }
+        let entries = load(path, &raw).and_then(|entries| {
+            match entries
+                .iter()
+                .find(|u| u.access_key == self.root_access_key)
+            {
+                Some(clash) => Err(format!(
+                    "users file {}: access key {:?} is the root key (BLOBGATE_ACCESS_KEY)",
+                    path.display(),
+                    clash.access_key
+                )),
+                None => Ok(entries),
+            }
+        });
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                if let Ok(mut f) = self.failed.lock() {
+                    *f = Some(fingerprint);
+                }
+                return Err(e);
+            }
+        };
         let users = Users {
             by_key: entries
                 .into_iter()
@@ -209,9 +232,6 @@ impl AccessControl {
         query: &Query,
         peer: Option<IpAddr>,
     ) -> Result<(), S3Error> {
-        if !caller.is_anonymous() && caller.access_key == self.root_access_key {
-            return Ok(());
-        }
         let Some(action) = action_for(route) else {
             // Operations the gateway does not serve answer 501 to signed
             // callers; anonymous callers learn nothing.
@@ -220,6 +240,74 @@ impl AccessControl {
             }
             return Ok(());
         };
+        let listing = matches!(
+            route.endpoint,
+            Endpoint::ListObjects | Endpoint::ListObjectsV2
+        );
+        let context = ConditionContext {
+            prefix: listing.then(|| query.get("prefix").unwrap_or_default().to_owned()),
+            delimiter: query.get("delimiter").map(str::to_owned),
+            max_keys: query.get("max-keys").and_then(|v| v.parse().ok()),
+            source_ip: peer,
+            secure_transport: false,
+        };
+        let bucket = route
+            .bucket
+            .as_deref()
+            .map(BucketName::parse)
+            .and_then(Result::ok);
+        if self
+            .allows(backend, caller, &action, bucket.as_ref(), &context)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(access_denied())
+        }
+    }
+
+    /// What a missing key looks like to `caller`: as in S3, a caller who may
+    /// read objects but not list the bucket learns nothing (AccessDenied
+    /// rather than NoSuchKey).
+    pub async fn missing_key_error(
+        &self,
+        backend: &dyn Backend,
+        caller: &Verified,
+        bucket: &str,
+        peer: Option<IpAddr>,
+    ) -> Result<S3Error, S3Error> {
+        let Ok(bucket) = BucketName::parse(bucket) else {
+            return Ok(access_denied());
+        };
+        let list = Action {
+            action: "s3:ListBucket",
+            resource: bucket_arn(bucket.as_str()),
+        };
+        let context = ConditionContext {
+            source_ip: peer,
+            ..ConditionContext::default()
+        };
+        let may_list = self
+            .allows(backend, caller, &list, Some(&bucket), &context)
+            .await?;
+        Ok(if may_list {
+            S3Error::no_such_key()
+        } else {
+            access_denied()
+        })
+    }
+
+    async fn allows(
+        &self,
+        backend: &dyn Backend,
+        caller: &Verified,
+        action: &Action,
+        bucket: Option<&BucketName>,
+        context: &ConditionContext,
+    ) -> Result<bool, S3Error> {
+        if !caller.is_anonymous() && caller.access_key == self.root_access_key {
+            return Ok(true);
+        }
         let users = self.users();
         let (principal, identity) = if caller.is_anonymous() {
             (Principal::Anonymous, None)
@@ -230,32 +318,17 @@ impl AccessControl {
                 user.and_then(|u| u.policy.as_ref()),
             )
         };
-        let bucket_policy = match route.bucket.as_deref().map(BucketName::parse) {
-            Some(Ok(bucket)) => self.bucket_policy(backend, &bucket).await?,
-            _ => None,
-        };
-        let context = ConditionContext {
-            prefix: matches!(
-                route.endpoint,
-                Endpoint::ListObjects | Endpoint::ListObjectsV2
-            )
-            .then(|| query.get("prefix").unwrap_or_default().to_owned()),
-            delimiter: query.get("delimiter").map(str::to_owned),
-            max_keys: query.get("max-keys").and_then(|v| v.parse().ok()),
-            source_ip: peer,
-            secure_transport: false,
+        let bucket_policy = match bucket {
+            Some(bucket) => self.bucket_policy(backend, bucket).await?,
+            None => None,
         };
         let request = PolicyRequest {
             action: action.action,
             resource: &action.resource,
             principal,
-            context: &context,
+            context,
         };
-        if authorize(identity, bucket_policy.as_deref(), &request) {
-            Ok(())
-        } else {
-            Err(access_denied())
-        }
+        Ok(authorize(identity, bucket_policy.as_deref(), &request))
     }
 }
 

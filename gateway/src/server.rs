@@ -16,9 +16,9 @@ use tracing::Instrument;
 
 use crate::access::AccessControl;
 use crate::body::{self, ResponseBody};
-use crate::error::S3Error;
+use crate::error::{S3Error, S3ErrorCode};
 use crate::ops;
-use crate::router::{self, Query};
+use crate::router::{self, Endpoint, Query};
 use crate::storage::Backend;
 
 /// Settings the request path needs.
@@ -245,11 +245,23 @@ async fn serve_request(
             Some(peer.ip()),
         )
         .await?;
+    let reads_object = matches!(route.endpoint, Endpoint::GetObject | Endpoint::HeadObject);
+    let bucket = route.bucket.clone().unwrap_or_default();
+    let caller = reads_object.then(|| verified.clone());
     let request = S3Request {
         parts,
         query,
         body,
         verified,
     };
-    ops::dispatch(gateway, route, request).await
+    match ops::dispatch(gateway, route, request).await {
+        Err(e) if e.code == S3ErrorCode::NoSuchKey => match caller {
+            Some(caller) => Err(gateway
+                .access
+                .missing_key_error(gateway.backend.as_ref(), &caller, &bucket, Some(peer.ip()))
+                .await?),
+            None => Err(e),
+        },
+        other => other,
+    }
 }
