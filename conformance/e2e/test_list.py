@@ -8,6 +8,7 @@ import urllib.parse
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import suite_backend
 from e2e_util import client_error, reference_entries, signed_request, unique_bucket_name, utf8_sorted, xml_findall_text
 
 TREE = [
@@ -103,10 +104,17 @@ def test_utf8_binary_order(s3, bucket):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"."), ORDER_KEYS))
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert keys == utf8_sorted(ORDER_KEYS)
+    if suite_backend() == "azure":
+        # Azure lists in UTF-16 order; it differs from S3's UTF-8 order only
+        # for characters beyond U+FFFF (README, "On Azure").
+        expected = sorted(ORDER_KEYS, key=lambda k: k.encode("utf-16-be"))
+        assert expected != utf8_sorted(ORDER_KEYS)  # the keys tell the orders apart
+    else:
+        expected = utf8_sorted(ORDER_KEYS)
+    assert keys == expected
     # paging one key at a time keeps the same order
     entries, _ = _v2_all(s3, bucket, MaxKeys=1)
-    assert [e[0] for e in entries] == utf8_sorted(ORDER_KEYS)
+    assert [e[0] for e in entries] == expected
 
 
 LISTINGS = [

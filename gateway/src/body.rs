@@ -85,15 +85,28 @@ pub struct IdleTimeout<S> {
     idle: Duration,
     timer: Pin<Box<Sleep>>,
     expired: bool,
+    on_idle: fn() -> S3Error,
 }
 
 impl<S> IdleTimeout<S> {
     pub fn new(inner: S, idle: Duration) -> Self {
+        Self::with_error(inner, idle, || {
+            S3Error::new(
+                S3ErrorCode::RequestTimeout,
+                "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+            )
+        })
+    }
+
+    /// Fail with `on_idle()` instead (for streams the gateway reads from
+    /// its storage rather than from the client).
+    pub fn with_error(inner: S, idle: Duration, on_idle: fn() -> S3Error) -> Self {
         IdleTimeout {
             inner,
             idle,
             timer: Box::pin(sleep(idle)),
             expired: false,
+            on_idle,
         }
     }
 }
@@ -118,10 +131,7 @@ where
             Poll::Pending => {
                 ready!(this.timer.as_mut().poll(cx));
                 this.expired = true;
-                Poll::Ready(Some(Err(S3Error::new(
-                    S3ErrorCode::RequestTimeout,
-                    "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
-                ))))
+                Poll::Ready(Some(Err((this.on_idle)())))
             }
         }
     }

@@ -43,6 +43,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
 
+use crate::body::IdleTimeout;
 use crate::conditions::{Access, Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
@@ -64,6 +65,20 @@ const STAGE_PARALLEL: usize = 3;
 /// Attempts of one idempotent call, and the first backoff (then x3).
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// One attempt (a metadata call, a block, the headers of a read) must
+/// finish within this; so must each piece of a body being read.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// No new attempt starts after this much time, so a client waits at most
+/// about this plus one attempt when Azure hangs.
+const RETRY_BUDGET: Duration = Duration::from_secs(25);
+/// Readiness must answer quickly even when Azure hangs.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes of a key left as they are in a blob URL (RFC 3986 unreserved).
+const BLOB_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// Keys under this prefix hold the gateway's own bookkeeping.
 pub const RESERVED_PREFIX: &str = ".blobgate/";
 /// The bucket policy of a container.
@@ -131,8 +146,26 @@ impl AzureBackend {
         self.service.blob_container_client(bucket.as_str())
     }
 
-    fn blob(&self, bucket: &BucketName, key: &ObjectKey) -> BlobClient {
-        self.service.blob_client(bucket.as_str(), key.as_str())
+    /// The client of one blob. The key is percent-encoded here, whole (its
+    /// `/` too): the SDK's own path building drops tabs and line breaks, as
+    /// URL parsing does with literal ones.
+    fn blob(&self, bucket: &BucketName, key: &ObjectKey) -> Result<BlobClient, S3Error> {
+        let mut url: Url = self.container(bucket).url().clone();
+        let path = format!(
+            "{}/{}",
+            url.path(),
+            percent_encoding::utf8_percent_encode(key.as_str(), BLOB_NAME)
+        );
+        url.set_path(&path);
+        BlobClient::new(
+            url,
+            None,
+            Some(azure_storage_blob::BlobClientOptions {
+                client_options: self.client_options.clone(),
+                version: API_VERSION.to_owned(),
+            }),
+        )
+        .map_err(S3Error::internal)
     }
 
     /// Run an idempotent call, retrying transient failures with backoff.
@@ -141,11 +174,23 @@ impl AzureBackend {
         F: FnMut() -> Fut,
         Fut: Future<Output = azure_core::Result<T>>,
     {
+        let started = std::time::Instant::now();
         let mut delay = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            match call().await {
-                Err(e) if attempt < ATTEMPTS && transient(&e) => {
+            let result = match tokio::time::timeout(ATTEMPT_TIMEOUT, call()).await {
+                Ok(r) => r,
+                Err(_) => Err(azure_core::Error::with_message(
+                    ErrorKind::Io,
+                    format!("Azure did not answer within {ATTEMPT_TIMEOUT:?}"),
+                )),
+            };
+            match result {
+                Err(e)
+                    if attempt < ATTEMPTS
+                        && transient(&e)
+                        && started.elapsed() + delay < RETRY_BUDGET =>
+                {
                     tracing::debug!(error = %e, attempt, "retrying an Azure call");
                     let jitter = Duration::from_millis(rand::random::<u64>() % 50);
                     tokio::time::sleep(delay + jitter).await;
@@ -247,7 +292,7 @@ impl AzureBackend {
     }
 
     async fn props(&self, bucket: &BucketName, key: &ObjectKey) -> Result<BlobProps, S3Error> {
-        let blob = self.blob(bucket, key);
+        let blob = self.blob(bucket, key)?;
         let response = self
             .retry(|| blob.get_properties(None))
             .await
@@ -527,9 +572,9 @@ fn visible(key: &str) -> bool {
 }
 
 /// Keys no blob can carry unchanged: `.` and `..` are dot segments, removed
-/// from any URL path before Azure sees it; Azure turns `\` into `/` and
-/// drops control characters, so such a key would be stored (and listed)
-/// under another name, possibly another object's.
+/// from any URL path before Azure sees it, and Azure turns `\` into `/`,
+/// so such a key would be stored (and listed) under another name, possibly
+/// another object's.
 fn check_addressable(key: &ObjectKey) -> Result<(), S3Error> {
     let k = key.as_str();
     if matches!(k, "." | "..") {
@@ -538,10 +583,10 @@ fn check_addressable(key: &ObjectKey) -> Result<(), S3Error> {
             "Azure Blob storage cannot store an object named '.' or '..'",
         ));
     }
-    if k.contains('\\') || k.contains(char::is_control) {
+    if k.contains('\\') {
         return Err(S3Error::new(
             S3ErrorCode::InvalidObjectName,
-            "Azure Blob storage cannot store keys with a backslash or control characters",
+            "Azure Blob storage cannot store keys with a backslash",
         ));
     }
     Ok(())
@@ -584,9 +629,13 @@ impl Backend for AzureBackend {
             ))
             .map_err(S3Error::internal)?
             .into_pages();
-        match pages.next().await {
-            Some(Err(e)) => Err(self.s3_error(e, Target::Service)),
-            _ => Ok(()),
+        match tokio::time::timeout(READY_TIMEOUT, pages.next()).await {
+            Ok(Some(Err(e))) => Err(self.s3_error(e, Target::Service)),
+            Ok(_) => Ok(()),
+            Err(_) => Err(S3Error::new(
+                S3ErrorCode::ServiceUnavailable,
+                "The storage backend did not answer in time.",
+            )),
         }
     }
 
@@ -693,7 +742,7 @@ impl Backend for AzureBackend {
         let (if_match, if_none_match) = self
             .write_conditions(bucket, key, &options.conditions)
             .await?;
-        let blob = self.blob(bucket, key);
+        let blob = self.blob(bucket, key)?;
         let mut reader = BodyReader::new(options.content_length);
         let (first, ended) = reader.read_block(&mut body, BytesMut::new()).await?;
         let (single, blocks) = if ended {
@@ -812,7 +861,7 @@ impl Backend for AzureBackend {
         if !visible(key.as_str()) {
             return Err(S3Error::no_such_key());
         }
-        let blob = self.blob(bucket, key);
+        let blob = self.blob(bucket, key)?;
         // A few rounds in case the blob changes between the check and the read.
         let mut rounds = 0;
         loop {
@@ -887,7 +936,7 @@ impl Backend for AzureBackend {
                 None => None,
                 Some(r) => Some(r.resolve(total)?),
             };
-            let body: ByteStream = Box::pin(response.body.map(|chunk| {
+            let body = response.body.map(|chunk| {
                 chunk.map_err(|e| {
                     S3Error::new(
                         S3ErrorCode::ServiceUnavailable,
@@ -895,6 +944,14 @@ impl Backend for AzureBackend {
                     )
                     .with_source(e)
                 })
+            });
+            // A read that stalls in Azure ends (the client's connection is
+            // cut) rather than hanging.
+            let body: ByteStream = Box::pin(IdleTimeout::with_error(body, ATTEMPT_TIMEOUT, || {
+                S3Error::new(
+                    S3ErrorCode::ServiceUnavailable,
+                    "The storage backend stopped sending the object",
+                )
             }));
             return Ok(GetObjectOutput {
                 meta: p.meta,
@@ -909,7 +966,7 @@ impl Backend for AzureBackend {
         if !visible(key.as_str()) {
             return Ok(());
         }
-        let blob = self.blob(bucket, key);
+        let blob = self.blob(bucket, key)?;
         match self.retry(|| blob.delete(None)).await {
             Ok(_) => Ok(()),
             Err(e) => match self.s3_error(e, Target::Blob) {
