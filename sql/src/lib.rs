@@ -1,0 +1,11 @@
+//! S3 Select (SelectObjectContent) for blobgate: the request document, the
+//! SQL dialect executed on Apache DataFusion, and the event stream the
+//! answer travels in. Storage-agnostic: the gateway hands it the object's
+//! bytes (or ranges of them, for Parquet) and sends what it produces.
+//!
+//! Design notes: the design's S3-SELECT.md.
+
+pub mod error;
+pub mod request;
+
+pub use error::SelectError;

@@ -1,0 +1,1 @@
+//! The SelectObjectContent request document (written next).
