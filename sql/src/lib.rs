@@ -6,6 +6,8 @@
 //! Design notes: the design's S3-SELECT.md.
 
 pub mod error;
+pub mod eventstream;
+pub mod output;
 pub mod request;
 
 pub use error::SelectError;
