@@ -397,8 +397,10 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::GetBucketPolicy => on_bucket("s3:GetBucketPolicy"),
         Endpoint::PutBucketPolicy => on_bucket("s3:PutBucketPolicy"),
         Endpoint::DeleteBucketPolicy => on_bucket("s3:DeleteBucketPolicy"),
-        // HeadObject needs s3:GetObject on AWS.
-        Endpoint::GetObject | Endpoint::HeadObject => on_object("s3:GetObject"),
+        // HeadObject and SelectObjectContent need s3:GetObject on AWS.
+        Endpoint::GetObject | Endpoint::HeadObject | Endpoint::SelectObjectContent => {
+            on_object("s3:GetObject")
+        }
         Endpoint::PutObject => on_object("s3:PutObject"),
         Endpoint::DeleteObject => on_object("s3:DeleteObject"),
         Endpoint::NotImplemented(_) => None,

@@ -53,6 +53,11 @@ pub enum S3ErrorCode {
     SignatureDoesNotMatch,
     SlowDown,
     XAmzContentSHA256Mismatch,
+    /// A code from another family (S3 Select's), with its HTTP status.
+    Other {
+        code: &'static str,
+        status: u16,
+    },
 }
 
 impl S3ErrorCode {
@@ -102,6 +107,7 @@ impl S3ErrorCode {
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             SlowDown => "SlowDown",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
+            Other { code, .. } => code,
         }
     }
 
@@ -145,6 +151,9 @@ impl S3ErrorCode {
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ServiceUnavailable | SlowDown => StatusCode::SERVICE_UNAVAILABLE,
+            Other { status, .. } => {
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
         }
     }
 }

@@ -25,6 +25,7 @@ pub enum Endpoint {
     GetBucketPolicy,
     PutBucketPolicy,
     DeleteBucketPolicy,
+    SelectObjectContent,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -48,6 +49,7 @@ impl Endpoint {
             Endpoint::GetBucketPolicy => "GetBucketPolicy",
             Endpoint::PutBucketPolicy => "PutBucketPolicy",
             Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
+            Endpoint::SelectObjectContent => "SelectObjectContent",
             Endpoint::NotImplemented(op) => op,
         }
     }
@@ -229,6 +231,7 @@ pub fn route(
         (Some(_), Some(_)) => {
             let sub = subresource(query, OBJECT_SUBRESOURCES);
             match (method.clone(), sub) {
+                (Method::POST, Some("SelectObjectContent")) => Endpoint::SelectObjectContent,
                 (Method::PUT, None) if query.has("partNumber") => {
                     Endpoint::NotImplemented("UploadPart")
                 }

@@ -5,9 +5,12 @@
 //!
 //! Design notes: the design's S3-SELECT.md.
 
+pub mod engine;
 pub mod error;
 pub mod eventstream;
 pub mod output;
 pub mod request;
+pub mod respond;
+pub mod translate;
 
 pub use error::SelectError;

@@ -6,6 +6,7 @@ pub mod health;
 pub mod list;
 pub mod object;
 pub mod policy;
+pub mod select;
 
 use http::{HeaderValue, Response, StatusCode};
 
@@ -54,6 +55,9 @@ pub async fn dispatch(
         }
         Endpoint::DeleteBucketPolicy => {
             policy::handle_delete_bucket_policy(gateway, &bucket()?).await
+        }
+        Endpoint::SelectObjectContent => {
+            select::handle_select_object_content(gateway, &bucket()?, &key()?, req).await
         }
         Endpoint::NotImplemented(op) => Err(S3Error::not_implemented(op)),
     }
