@@ -245,7 +245,10 @@ async fn serve_request(
             Some(peer.ip()),
         )
         .await?;
-    let reads_object = matches!(route.endpoint, Endpoint::GetObject | Endpoint::HeadObject);
+    let reads_object = matches!(
+        route.endpoint,
+        Endpoint::GetObject | Endpoint::HeadObject | Endpoint::SelectObjectContent
+    );
     let bucket = route.bucket.clone().unwrap_or_default();
     let caller = reads_object.then(|| verified.clone());
     let request = S3Request {
