@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::TableProvider;
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -27,6 +28,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 
 use crate::output::{self, OutputWriter};
 use crate::request::{Compression, FileHeaderInfo, InputFormat, SelectRequest};
+use crate::scan::{self, ScanWindow};
 use crate::translate::{translate, TABLE};
 use crate::SelectError;
 
@@ -126,20 +128,101 @@ async fn fill_first_record(
     Ok(false)
 }
 
-/// Start a Select over `source`.
+/// Start a Select over `source`, the whole object.
 pub async fn execute(
     request: &SelectRequest,
     source: ByteSource,
 ) -> Result<Execution, SelectError> {
     let counters = Arc::new(Counters::default());
+    let source = counted(source, counters.clone(), true);
+    execute_stream(request, source, true, counters).await
+}
+
+/// The object's bytes for a Select with a ScanRange (uncompressed CSV or
+/// JSON LINES).
+pub struct RangedInput {
+    pub window: ScanWindow,
+    /// The object from `window.read_from()` on (nothing when the window is
+    /// empty); read only until the last record of the window is complete.
+    pub source: ByteSource,
+    /// The object from its first byte, for the CSV header when the window
+    /// starts after it (FileHeaderInfo USE): only its first record is read.
+    pub header: Option<ByteSource>,
+}
+
+impl RangedInput {
+    /// Whether the request needs `header` for this window.
+    pub fn needs_header(request: &SelectRequest, window: &ScanWindow) -> bool {
+        window.start > 0
+            && matches!(&request.input.format,
+                InputFormat::Csv(c) if c.file_header_info == FileHeaderInfo::Use)
+    }
+}
+
+/// Start a Select over the records that begin inside a ScanRange.
+pub async fn execute_range(
+    request: &SelectRequest,
+    input: RangedInput,
+) -> Result<Execution, SelectError> {
+    let counters = Arc::new(Counters::default());
+    let delimiter = match &request.input.format {
+        InputFormat::Csv(csv) => CsvOptions::from_request(csv)?.terminator.unwrap_or(b'\n'),
+        _ => b'\n',
+    };
+    let window = input.window;
+    let data = scan::records_in(
+        counted(input.source, counters.clone(), true),
+        window,
+        delimiter,
+    );
+    let mut header_in_source = window.start == 0;
+    let source = match input.header {
+        Some(header) if RangedInput::needs_header(request, &window) => {
+            let header = counted(header, counters.clone(), true);
+            let line = scan::first_record(header, delimiter)
+                .await
+                .map_err(|e| read_error(e, &request.input.format, Compression::None))?;
+            header_in_source = true;
+            Box::pin(futures_util::stream::once(async { Ok(line) }).chain(data))
+        }
+        _ => data,
+    };
+    if !header_in_source && RangedInput::needs_header(request, &window) {
+        return Err(SelectError::new(
+            "InternalError",
+            "the CSV header was not read for the ScanRange",
+        ));
+    }
+    execute_stream(request, source, header_in_source, counters).await
+}
+
+/// A session for one Select.
+pub(crate) fn session() -> SessionContext {
+    let config = SessionConfig::new()
+        .with_target_partitions(1)
+        .with_batch_size(BATCH_ROWS);
+    SessionContext::new_with_config(config)
+}
+
+/// `source` (already counted as scanned) decoded and queried. Without
+/// `header_in_source` a CSV FileHeaderInfo IGNORE has no line to skip.
+async fn execute_stream(
+    request: &SelectRequest,
+    source: ByteSource,
+    header_in_source: bool,
+    counters: Arc<Counters>,
+) -> Result<Execution, SelectError> {
     let compression = request.input.compression;
     let format = request.input.format.clone();
-    let source = counted(source, counters.clone(), true);
     let mut source = counted(decompressed(source, compression), counters.clone(), false);
     let mut prefix = BytesMut::new();
+    let prefix_was_empty;
     let (schema, batches): (SchemaRef, BatchSource) = match &format {
         InputFormat::Csv(csv) => {
-            let options = CsvOptions::from_request(csv)?;
+            let mut options = CsvOptions::from_request(csv)?;
+            if !header_in_source {
+                options.header = FileHeaderInfo::None;
+            }
             fill_first_record(
                 &mut source,
                 &mut prefix,
@@ -148,6 +231,7 @@ pub async fn execute(
                 compression,
             )
             .await?;
+            prefix_was_empty = prefix.is_empty();
             let schema = csv_schema(&prefix, &options)?;
             let batches = csv_batches(
                 schema.clone(),
@@ -161,6 +245,7 @@ pub async fn execute(
         }
         InputFormat::Json(_) => {
             fill_first_record(&mut source, &mut prefix, b'\n', &format, compression).await?;
+            prefix_was_empty = prefix.is_empty();
             let schema = json_schema(&prefix)?;
             let batches = json_batches(
                 schema.clone(),
@@ -173,24 +258,51 @@ pub async fn execute(
         }
         InputFormat::Parquet => {
             return Err(SelectError::new(
-                "NotImplemented",
-                "Parquet input is not supported by this gateway yet",
+                "InternalError",
+                "Parquet input is read by ranges (parquet::execute), not as a stream",
             ))
         }
     };
-    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let translated = translate(&request.expression, &columns)?;
-    let config = SessionConfig::new()
-        .with_target_partitions(1)
-        .with_batch_size(BATCH_ROWS);
-    let ctx = SessionContext::new_with_config(config);
     let partition = Arc::new(OneShot {
         schema: schema.clone(),
         batches: Mutex::new(Some(batches)),
     });
-    let table = StreamingTable::try_new(schema, vec![partition]).map_err(plan_error)?;
-    ctx.register_table(TABLE, Arc::new(table))
-        .map_err(plan_error)?;
+    let table = StreamingTable::try_new(schema.clone(), vec![partition]).map_err(plan_error)?;
+    let no_records = prefix_was_empty;
+    match run_query(
+        session(),
+        request,
+        Arc::new(table),
+        &schema,
+        counters.clone(),
+    )
+    .await
+    {
+        // Without a single record (an empty object or ScanRange) the
+        // columns are unknown: no column can be checked, no row comes out.
+        Err(e) if no_records && UNBOUND.contains(&e.code) => Ok(Execution {
+            output: Box::pin(futures_util::stream::empty()),
+            counters,
+        }),
+        other => other,
+    }
+}
+
+/// The codes of a column the input does not have.
+const UNBOUND: [&str; 2] = ["EvaluatorBindingDoesNotExist", "InvalidColumnIndex"];
+
+/// Translate the request's SQL against `schema`'s columns and run it over
+/// `table`, registered as the S3 object in `ctx`.
+pub(crate) async fn run_query(
+    ctx: SessionContext,
+    request: &SelectRequest,
+    table: Arc<dyn TableProvider>,
+    schema: &SchemaRef,
+    counters: Arc<Counters>,
+) -> Result<Execution, SelectError> {
+    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let translated = translate(&request.expression, &columns)?;
+    ctx.register_table(TABLE, table).map_err(plan_error)?;
     let frame = ctx.sql(&translated.sql).await.map_err(plan_error)?;
     let stream = frame.execute_stream().await.map_err(plan_error)?;
     let mut writer = output_writer(&request.output);
@@ -293,6 +405,8 @@ fn run_error(e: DataFusionError) -> SelectError {
     let text = e.to_string();
     let code = if text.contains("Cast error") || text.contains("Cannot cast") {
         "CastFailed"
+    } else if text.contains("Parquet error") {
+        "ParquetParsingError"
     } else if text.contains("overflow") {
         "IntegerOverflow"
     } else if text.contains("Divide by zero") {

@@ -9,8 +9,10 @@ pub mod engine;
 pub mod error;
 pub mod eventstream;
 pub mod output;
+pub mod parquet;
 pub mod request;
 pub mod respond;
+pub mod scan;
 pub mod translate;
 
 pub use error::SelectError;
