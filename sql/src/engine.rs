@@ -29,7 +29,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use crate::output::{self, OutputWriter};
 use crate::request::{Compression, FileHeaderInfo, InputFormat, SelectRequest};
 use crate::scan::{self, ScanWindow};
-use crate::translate::{translate, TABLE};
+use crate::translate::{translate_for, TABLE};
 use crate::SelectError;
 
 /// The object's bytes, as stored.
@@ -201,7 +201,9 @@ pub(crate) fn session() -> SessionContext {
     let config = SessionConfig::new()
         .with_target_partitions(1)
         .with_batch_size(BATCH_ROWS);
-    SessionContext::new_with_config(config)
+    let ctx = SessionContext::new_with_config(config);
+    crate::functions::register(&ctx);
+    ctx
 }
 
 /// `source` (already counted as scanned) decoded and queried. Without
@@ -301,7 +303,8 @@ pub(crate) async fn run_query(
     counters: Arc<Counters>,
 ) -> Result<Execution, SelectError> {
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let translated = translate(&request.expression, &columns)?;
+    let nested = !matches!(request.input.format, InputFormat::Csv(_));
+    let translated = translate_for(&request.expression, &columns, nested)?;
     ctx.register_table(TABLE, table).map_err(plan_error)?;
     let frame = ctx.sql(&translated.sql).await.map_err(plan_error)?;
     let stream = frame.execute_stream().await.map_err(plan_error)?;
@@ -376,7 +379,7 @@ impl PartitionStream for OneShot {
 
 /// A failure planning the query (before any output).
 fn plan_error(e: DataFusionError) -> SelectError {
-    if let Some(s) = find_select_error(&e) {
+    if let Some(s) = find_select_error(&e).or_else(|| crate::functions::classify(&e)) {
         return s;
     }
     let text = e.to_string();
@@ -399,7 +402,7 @@ fn plan_error(e: DataFusionError) -> SelectError {
 
 /// A failure while running (after output may have started).
 fn run_error(e: DataFusionError) -> SelectError {
-    if let Some(s) = find_select_error(&e) {
+    if let Some(s) = find_select_error(&e).or_else(|| crate::functions::classify(&e)) {
         return s;
     }
     let text = e.to_string();
@@ -489,7 +492,9 @@ impl CsvOptions {
             .with_header(header)
             .with_delimiter(self.delimiter)
             .with_quote(self.quote)
-            .with_truncated_rows(true);
+            .with_truncated_rows(true)
+            // S3 reads an empty field as an empty string, not NULL.
+            .with_null_regex(crate::functions::never_null());
         if let Some(e) = self.escape {
             f = f.with_escape(e);
         }
@@ -563,6 +568,11 @@ fn csv_batches(
 // ---------------------------------------------------------------- JSON
 
 fn json_schema(prefix: &[u8]) -> Result<SchemaRef, SelectError> {
+    // Whole lines only: the prefix may end inside the next record.
+    let prefix = &prefix[..prefix
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(prefix.len(), |p| p + 1)];
     let (schema, _) =
         datafusion::arrow::json::reader::infer_json_schema(io::Cursor::new(prefix), Some(1000))
             .map_err(|e| SelectError::new("JSONParsingError", e.to_string()))?;

@@ -12,8 +12,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, Expr, GroupByExpr, Ident, LimitClause, ObjectNamePart, SelectItem,
-    SetExpr, Statement, TableFactor, UnaryOperator, Value,
+    AccessExpr, CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    Ident, LimitClause, ObjectNamePart, SelectItem, SetExpr, Statement, Subscript, TableFactor,
+    UnaryOperator, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -99,6 +100,50 @@ fn rewrite_missing(sql: &str) -> String {
     out
 }
 
+/// Apply `f` to the SQL text outside string literals and quoted names.
+fn map_unquoted(sql: &str, f: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while !rest.is_empty() {
+        let Some(start) = rest.find(['\'', '"', '`']) else {
+            out.push_str(&f(rest));
+            break;
+        };
+        out.push_str(&f(&rest[..start]));
+        let quote = rest[start..].chars().next().unwrap_or('\'');
+        let mut end = start + 1;
+        loop {
+            match rest[end..].find(quote) {
+                Some(i) => {
+                    end += i + 1;
+                    if rest[end..].starts_with(quote) {
+                        end += 1;
+                        continue;
+                    }
+                    break;
+                }
+                None => {
+                    end = rest.len();
+                    break;
+                }
+            }
+        }
+        out.push_str(&rest[start..end]);
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// `TRIM(LEADING FROM x)`: S3 trims spaces when no characters are named;
+/// the parser wants them named.
+fn rewrite_trim(sql: &str) -> String {
+    let pattern = regex::Regex::new(r"(?i-u)\b(LEADING|TRAILING|BOTH)[ \t\r\n]+FROM\b");
+    match pattern {
+        Ok(re) => map_unquoted(sql, |s| re.replace_all(s, "$1 ' ' FROM").into_owned()),
+        Err(_) => sql.to_string(),
+    }
+}
+
 fn parse_error(e: &datafusion::sql::sqlparser::parser::ParserError) -> SelectError {
     let text = e.to_string();
     let code = if text.contains("Expected: an expression") {
@@ -112,9 +157,26 @@ fn parse_error(e: &datafusion::sql::sqlparser::parser::ParserError) -> SelectErr
 }
 
 /// Check `expression` and rewrite it for a table whose columns are
-/// `columns` (in order).
+/// `columns` (in order), read from CSV: every column is a flat string.
 pub fn translate(expression: &str, columns: &[String]) -> Result<Translated, SelectError> {
-    let text = rewrite_missing(expression);
+    translate_for(expression, columns, false)
+}
+
+/// As [`translate`]; with `nested` (JSON, Parquet) a column may hold
+/// objects and arrays (`s.a.b`, `s.a[0]`, `FROM S3Object[*].a`) and a
+/// missing column or field is NULL (S3's MISSING), not an error.
+pub fn translate_for(
+    expression: &str,
+    columns: &[String],
+    nested: bool,
+) -> Result<Translated, SelectError> {
+    let (text, path) = from_path(&rewrite_trim(&rewrite_missing(expression)))?;
+    if !path.is_empty() && !nested {
+        return Err(SelectError::new(
+            "InvalidKeyPath",
+            "a FROM path needs JSON input",
+        ));
+    }
     let mut statements =
         Parser::parse_sql(&GenericDialect {}, &text).map_err(|e| parse_error(&e))?;
     if statements.len() != 1 {
@@ -205,6 +267,8 @@ pub fn translate(expression: &str, columns: &[String]) -> Result<Translated, Sel
     let resolver = Resolver {
         columns,
         alias: alias.as_deref(),
+        nested,
+        path: &path,
     };
     // Name unnamed expressions as S3 does (_1, _2 ... by position), so the
     // JSON output carries the same keys.
@@ -213,9 +277,9 @@ pub fn translate(expression: &str, columns: &[String]) -> Result<Translated, Sel
         match item {
             SelectItem::UnnamedExpr(expr) => {
                 let name = match expr {
-                    Expr::Identifier(id) => resolver.resolve(id, false)?.value,
+                    Expr::Identifier(id) if id.quote_style != Some('`') => resolver.name_of(id)?,
                     Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                        [q, id] if resolver.qualifier_ok(q) => resolver.resolve(id, false)?.value,
+                        [q, id] if resolver.qualifier_ok(q) => resolver.name_of(id)?,
                         _ => format!("_{}", i + 1),
                     },
                     _ => format!("_{}", i + 1),
@@ -242,47 +306,402 @@ pub fn translate(expression: &str, columns: &[String]) -> Result<Translated, Sel
                         format!("{qualifier} is not the table alias"),
                     ));
                 }
+                if !path.is_empty() {
+                    return Err(unsupported("* with a FROM path"));
+                }
                 *item = SelectItem::Wildcard(options.clone());
+            }
+            SelectItem::Wildcard(_) if !path.is_empty() => {
+                return Err(unsupported("* with a FROM path"));
             }
             _ => {}
         }
     }
-    let mut failure = None;
-    let _ = visit_expressions_mut(&mut statement, |expr| {
-        let replaced = match expr {
-            Expr::Identifier(id) => resolver.resolve(id, true).map(Some),
-            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                [q, id] if resolver.qualifier_ok(q) => resolver.resolve(id, true).map(Some),
-                [q, _] => Err(SelectError::new(
-                    "InvalidTableAlias",
-                    format!("{} is not the table alias", q.value),
-                )),
-                _ => Err(SelectError::new(
-                    "InvalidKeyPath",
-                    "nested paths are not supported for this input",
-                )),
-            },
-            _ => Ok(None),
-        };
-        match replaced {
-            Ok(Some(id)) => {
-                *expr = Expr::Identifier(id);
-                ControlFlow::Continue(())
-            }
-            Ok(None) => ControlFlow::Continue(()),
-            Err(e) => {
-                failure = Some(e);
-                ControlFlow::Break(())
-            }
-        }
-    });
-    if let Some(e) = failure {
+    let mut rewriter = Rewriter {
+        resolver: &resolver,
+    };
+    if let ControlFlow::Break(e) = statement.visit(&mut rewriter) {
         return Err(e);
     }
     Ok(Translated {
         sql: statement.to_string(),
         limit,
     })
+}
+
+/// `FROM S3Object[*].a.b`: the text with `FROM S3Object` and the path
+/// (`["a", "b"]`); the path's names are matched as unquoted names are.
+fn from_path(sql: &str) -> Result<(String, Vec<String>), SelectError> {
+    let upper = sql.to_ascii_uppercase();
+    let Some(at) = upper.find("S3OBJECT[") else {
+        return Ok((sql.to_string(), Vec::new()));
+    };
+    let after = &sql[at + "S3OBJECT".len()..];
+    let Some(mut rest) = after.strip_prefix("[*]") else {
+        return Err(unsupported("an index on S3Object"));
+    };
+    let mut path = Vec::new();
+    while let Some(r) = rest.strip_prefix('.') {
+        let (name, r) = if let Some(q) = r.strip_prefix('"') {
+            let end = q
+                .find('"')
+                .ok_or_else(|| SelectError::new("ParseUnexpectedToken", "unterminated name"))?;
+            (q[..end].to_string(), &q[end + 1..])
+        } else {
+            let end = r
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(r.len());
+            (r[..end].to_string(), &r[end..])
+        };
+        if name.is_empty() {
+            return Err(SelectError::new(
+                "ParseUnexpectedToken",
+                "a FROM path step needs a name",
+            ));
+        }
+        path.push(name);
+        rest = r;
+        if rest.starts_with('[') {
+            return Err(unsupported("an array step in a FROM path"));
+        }
+    }
+    Ok((format!("{}S3Object{rest}", &sql[..at]), path))
+}
+
+fn string_lit(s: &str) -> Expr {
+    Expr::value(Value::SingleQuotedString(s.to_string()))
+}
+
+/// `name(args...)` as an expression.
+fn call(name: &str, args: &[Expr]) -> Result<Expr, SelectError> {
+    let list: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let text = format!("{name}({})", list.join(", "));
+    Parser::new(&GenericDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| SelectError::new("InternalError", format!("rewriting {text}: {e}")))
+}
+
+fn is_number(e: &Expr) -> bool {
+    match e {
+        Expr::Value(v) => matches!(v.value, Value::Number(..)),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus | UnaryOperator::Plus,
+            expr,
+        } => is_number(expr),
+        Expr::Nested(e) => is_number(e),
+        _ => false,
+    }
+}
+
+fn is_literal(e: &Expr) -> bool {
+    matches!(e, Expr::Value(_)) || is_number(e)
+}
+
+/// A string compared with a number reads as a number.
+fn numeric(e: &mut Expr) -> Result<(), SelectError> {
+    if !is_literal(e) {
+        *e = call("s3_num", std::slice::from_ref(e))?;
+    }
+    Ok(())
+}
+
+/// The functions S3 Select has (CAST, SUBSTRING, TRIM and EXTRACT have
+/// their own syntax).
+const FUNCTIONS: &[&str] = &[
+    "avg",
+    "count",
+    "max",
+    "min",
+    "sum",
+    "coalesce",
+    "nullif",
+    "char_length",
+    "character_length",
+    "lower",
+    "upper",
+];
+
+/// A LIKE pattern escaped with `escape`, rewritten for a backslash.
+fn like_pattern(pattern: &str, escape: Option<char>) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            match chars.next() {
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push_str("\\\\"),
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+struct Rewriter<'a> {
+    resolver: &'a Resolver<'a>,
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = SelectError;
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<SelectError> {
+        // Names that are not columns: path steps and date parts.
+        match expr {
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                // `s.a.b[0]`: the leading names are a path from the alias.
+                let mut parts = match root.as_ref() {
+                    Expr::Identifier(id) => vec![id.clone()],
+                    Expr::CompoundIdentifier(ids) => ids.clone(),
+                    _ => Vec::new(),
+                };
+                if !parts.is_empty() {
+                    let names = access_chain
+                        .iter()
+                        .take_while(|s| matches!(s, AccessExpr::Dot(Expr::Identifier(_))))
+                        .count();
+                    for step in access_chain.drain(..names) {
+                        if let AccessExpr::Dot(Expr::Identifier(id)) = step {
+                            parts.push(id);
+                        }
+                    }
+                    **root = if parts.len() == 1 {
+                        Expr::Identifier(parts.remove(0))
+                    } else {
+                        Expr::CompoundIdentifier(parts)
+                    };
+                }
+                for step in access_chain.iter_mut() {
+                    if let AccessExpr::Dot(Expr::Identifier(id)) = step {
+                        *step = AccessExpr::Dot(string_lit(&id.value));
+                    }
+                }
+            }
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_ascii_lowercase();
+                if name == "date_add" || name == "date_diff" {
+                    if let FunctionArguments::List(list) = &mut f.args {
+                        if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) =
+                            list.args.first_mut()
+                        {
+                            if let Expr::Identifier(id) = first {
+                                *first = string_lit(&id.value.to_ascii_lowercase());
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<SelectError> {
+        match self.rewrite(expr) {
+            Ok(Some(e)) => {
+                *expr = e;
+                ControlFlow::Continue(())
+            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(e) => ControlFlow::Break(e),
+        }
+    }
+}
+
+impl Rewriter<'_> {
+    fn rewrite(&self, expr: &mut Expr) -> Result<Option<Expr>, SelectError> {
+        let r = self.resolver;
+        Ok(Some(match expr {
+            Expr::Identifier(id) if id.quote_style == Some('`') => {
+                call("s3_timestamp", &[string_lit(&id.value)])?
+            }
+            Expr::Identifier(id) => r.column(id)?,
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [q, rest @ ..] if r.qualifier_ok(q) && !rest.is_empty() => {
+                    if rest.len() > 1 && !r.nested {
+                        return Err(SelectError::new(
+                            "InvalidKeyPath",
+                            "nested paths need JSON input",
+                        ));
+                    }
+                    let mut e = r.column(&rest[0])?;
+                    for step in &rest[1..] {
+                        e = call("s3_field", &[e, string_lit(&step.value)])?;
+                    }
+                    e
+                }
+                [q, ..] => {
+                    return Err(SelectError::new(
+                        "InvalidTableAlias",
+                        format!("{} is not the table alias", q.value),
+                    ))
+                }
+                [] => return Ok(None),
+            },
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                if !r.nested {
+                    return Err(SelectError::new(
+                        "InvalidKeyPath",
+                        "paths and indexes need JSON input",
+                    ));
+                }
+                let mut e = root.as_ref().clone();
+                for step in access_chain.iter() {
+                    e = match step {
+                        AccessExpr::Dot(name) => call("s3_field", &[e, name.clone()])?,
+                        AccessExpr::Subscript(Subscript::Index { index }) => {
+                            call("s3_index", &[e, index.clone()])?
+                        }
+                        AccessExpr::Subscript(_) => return Err(unsupported("an array slice")),
+                    };
+                }
+                e
+            }
+            Expr::Cast {
+                kind,
+                expr: inner,
+                data_type,
+                ..
+            } => {
+                if *kind != CastKind::Cast {
+                    return Err(SelectError::new(
+                        "UnsupportedFunction",
+                        format!("{kind:?} is not an S3 Select function"),
+                    ));
+                }
+                use datafusion::sql::sqlparser::ast::DataType as T;
+                match data_type {
+                    T::Timestamp(..) | T::Datetime(_) => call("s3_timestamp", &[*inner.clone()])?,
+                    T::Int(_) | T::Integer(_) | T::BigInt(_) | T::SmallInt(_) | T::TinyInt(_) => {
+                        *data_type = T::BigInt(None);
+                        return Ok(None);
+                    }
+                    T::Float(_) | T::Real | T::Double(_) | T::DoublePrecision => {
+                        *data_type =
+                            T::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None);
+                        return Ok(None);
+                    }
+                    T::Decimal(_) | T::Numeric(_) | T::Dec(_) => {
+                        *data_type = T::Decimal(
+                            datafusion::sql::sqlparser::ast::ExactNumberInfo::PrecisionAndScale(
+                                38, 10,
+                            ),
+                        );
+                        return Ok(None);
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            Expr::Extract {
+                field, expr: inner, ..
+            } => call(
+                "s3_extract",
+                &[
+                    string_lit(&field.to_string().to_ascii_lowercase()),
+                    *inner.clone(),
+                ],
+            )?,
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_ascii_lowercase();
+                let args: Vec<Expr> = match &f.args {
+                    FunctionArguments::List(list) => list
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let internal = match name.as_str() {
+                    "to_timestamp" => "s3_timestamp",
+                    "to_string" => "s3_to_string",
+                    "date_add" => "s3_date_add",
+                    "date_diff" => "s3_date_diff",
+                    "utcnow" => "s3_utcnow",
+                    n if FUNCTIONS.contains(&n) => return Ok(None),
+                    _ => {
+                        return Err(SelectError::new(
+                            "UnsupportedFunction",
+                            format!("{} is not an S3 Select function", f.name),
+                        ))
+                    }
+                };
+                call(internal, &args)?
+            }
+            Expr::Like {
+                pattern,
+                escape_char,
+                any: false,
+                ..
+            } => {
+                // DataFusion escapes with a backslash only; S3 has no escape
+                // but the one ESCAPE names (a backslash is a plain character).
+                let escape = match escape_char.as_ref().map(|v| &v.value) {
+                    None => None,
+                    Some(Value::SingleQuotedString(s)) if s.chars().count() == 1 => {
+                        s.chars().next()
+                    }
+                    Some(_) => {
+                        return Err(SelectError::new(
+                            "InvalidArgument",
+                            "ESCAPE takes one character",
+                        ))
+                    }
+                };
+                let rewritten = match pattern.as_ref() {
+                    Expr::Value(v) => match &v.value {
+                        Value::SingleQuotedString(p) => Some(like_pattern(p, escape)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if let Some(p) = rewritten {
+                    **pattern = string_lit(&p);
+                    *escape_char = None;
+                }
+                return Ok(None);
+            }
+            Expr::BinaryOp { left, op, right } => {
+                use datafusion::sql::sqlparser::ast::BinaryOperator as B;
+                if matches!(op, B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq) {
+                    if is_number(right) {
+                        numeric(left)?;
+                    } else if is_number(left) {
+                        numeric(right)?;
+                    }
+                }
+                return Ok(None);
+            }
+            Expr::Between {
+                expr: inner,
+                low,
+                high,
+                ..
+            } => {
+                if is_number(low) || is_number(high) {
+                    numeric(inner)?;
+                }
+                return Ok(None);
+            }
+            Expr::InList {
+                expr: inner, list, ..
+            } => {
+                if list.iter().any(is_number) {
+                    numeric(inner)?;
+                }
+                return Ok(None);
+            }
+            _ => return Ok(None),
+        }))
+    }
 }
 
 fn limit_value(e: &Expr) -> Result<u64, SelectError> {
@@ -310,12 +729,50 @@ fn limit_value(e: &Expr) -> Result<u64, SelectError> {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Resolver<'a> {
     columns: &'a [String],
     alias: Option<&'a str>,
+    nested: bool,
+    /// The FROM path: columns are fields of this value.
+    path: &'a [String],
 }
 
 impl Resolver<'_> {
+    /// The expression a column name stands for: the column, a field of the
+    /// FROM path, or (nested input) NULL when there is none.
+    fn column(&self, id: &Ident) -> Result<Expr, SelectError> {
+        if let Some((first, rest)) = self.path.split_first() {
+            let top = Resolver { path: &[], ..*self };
+            let mut e = top.column(&Ident::new(first))?;
+            for step in rest.iter().chain(std::iter::once(&id.value)) {
+                e = call("s3_field", &[e, string_lit(step)])?;
+            }
+            return Ok(e);
+        }
+        match self.resolve(id, true) {
+            Ok(c) => Ok(Expr::Identifier(c)),
+            Err(e) if self.nested && e.code == "EvaluatorBindingDoesNotExist" => {
+                Ok(Expr::value(Value::Null))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The output name of a projected column.
+    fn name_of(&self, id: &Ident) -> Result<String, SelectError> {
+        if !self.path.is_empty() {
+            return Ok(id.value.clone());
+        }
+        match self.resolve(id, false) {
+            Ok(c) => Ok(c.value),
+            Err(e) if self.nested && e.code == "EvaluatorBindingDoesNotExist" => {
+                Ok(id.value.clone())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn qualifier_ok(&self, q: &Ident) -> bool {
         self.qualifier_text_ok(&q.value)
     }
@@ -399,7 +856,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             t.sql,
-            r#"SELECT "Name" AS "Name", "age" AS "age" FROM s3object WHERE "age" > 3 LIMIT 2"#
+            r#"SELECT "Name" AS "Name", "age" AS "age" FROM s3object WHERE s3_num("age") > 3 LIMIT 2"#
         );
         assert_eq!(t.limit, Some(2));
         let t = translate("SELECT _1, upper(_2) FROM s3object", &c).unwrap();
