@@ -144,12 +144,23 @@ fn rewrite_trim(sql: &str) -> String {
     }
 }
 
+/// Whether the parser stopped at a keyword (`..., found: SELECT at ...`).
+fn found_keyword(text: &str) -> bool {
+    let Some(found) = text.split("found: ").nth(1) else {
+        return false;
+    };
+    let word = found.split_whitespace().next().unwrap_or("");
+    datafusion::sql::sqlparser::keywords::ALL_KEYWORDS.contains(&word.to_ascii_uppercase().as_str())
+}
+
 fn parse_error(e: &datafusion::sql::sqlparser::parser::ParserError) -> SelectError {
     let text = e.to_string();
     let code = if text.contains("Expected: an expression") {
         "ParseExpectedExpression"
     } else if text.contains("found: EOF") && text.contains("FROM") {
         "ParseSelectMissingFrom"
+    } else if found_keyword(&text) {
+        "ParseUnExpectedKeyword"
     } else {
         "ParseUnexpectedToken"
     };
