@@ -487,3 +487,26 @@ def reference_entries(
                 continue
         out.append((k, False))
     return out
+
+
+def run_select(s3, bucket, key, sql, input_ser, output_ser=None, **extra):
+    """Run an S3 Select query with boto3; return (records bytes, the Stats
+    event's details or None, whether End came)."""
+    resp = s3.select_object_content(
+        Bucket=bucket,
+        Key=key,
+        ExpressionType="SQL",
+        Expression=sql,
+        InputSerialization=input_ser,
+        OutputSerialization=output_ser or {"CSV": {}},
+        **extra,
+    )
+    records, stats, end = b"", None, False
+    for event in resp["Payload"]:
+        if "Records" in event:
+            records += event["Records"]["Payload"]
+        elif "Stats" in event:
+            stats = event["Stats"]["Details"]
+        elif "End" in event:
+            end = True
+    return records, stats, end

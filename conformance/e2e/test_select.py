@@ -13,31 +13,17 @@ import json
 import pytest
 from botocore.exceptions import ClientError, EventStreamError
 
-from e2e_util import client_error
+from e2e_util import client_error, run_select
 
 PEOPLE = b"name,age,city\nAlice,34,Paris\nbob,27,Oslo\nCarol,45,Paris\n"
 
 
 def select(s3, bucket, key, sql, input_ser=None, output_ser=None, **extra):
-    """Run a query; return (records bytes, stats dict or None, saw End)."""
-    resp = s3.select_object_content(
-        Bucket=bucket,
-        Key=key,
-        ExpressionType="SQL",
-        Expression=sql,
-        InputSerialization=input_ser or {"CSV": {"FileHeaderInfo": "USE"}},
-        OutputSerialization=output_ser or {"CSV": {}},
-        **extra,
+    """Run a query (CSV with a header by default); return (records bytes,
+    stats dict or None, saw End)."""
+    return run_select(
+        s3, bucket, key, sql, input_ser or {"CSV": {"FileHeaderInfo": "USE"}}, output_ser, **extra
     )
-    records, stats, end = b"", None, False
-    for event in resp["Payload"]:
-        if "Records" in event:
-            records += event["Records"]["Payload"]
-        elif "Stats" in event:
-            stats = event["Stats"]["Details"]
-        elif "End" in event:
-            end = True
-    return records, stats, end
 
 
 def test_csv_with_header(s3, bucket):

@@ -13,29 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from e2e_util import client_error
-
-
-def select(s3, bucket, key, sql, input_ser, output_ser=None, **extra):
-    """Run a query; return (records bytes, stats dict, saw End)."""
-    resp = s3.select_object_content(
-        Bucket=bucket,
-        Key=key,
-        ExpressionType="SQL",
-        Expression=sql,
-        InputSerialization=input_ser,
-        OutputSerialization=output_ser or {"CSV": {}},
-        **extra,
-    )
-    records, stats, end = b"", None, False
-    for event in resp["Payload"]:
-        if "Records" in event:
-            records += event["Records"]["Payload"]
-        elif "Stats" in event:
-            stats = event["Stats"]["Details"]
-        elif "End" in event:
-            end = True
-    return records, stats, end
+from e2e_util import client_error, run_select as select
 
 
 def parquet_bytes(table, **options):

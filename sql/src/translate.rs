@@ -48,24 +48,8 @@ fn rewrite_missing(sql: &str) -> String {
     while !rest.is_empty() {
         let c = rest.chars().next().unwrap_or(' ');
         if c == '\'' || c == '"' {
-            // Copy a quoted run as it is ('' and "" escape the quote).
-            let mut end = c.len_utf8();
-            loop {
-                match rest[end..].find(c) {
-                    Some(i) => {
-                        end += i + 1;
-                        if rest[end..].starts_with(c) {
-                            end += 1;
-                            continue;
-                        }
-                        break;
-                    }
-                    None => {
-                        end = rest.len();
-                        break;
-                    }
-                }
-            }
+            // Copy a quoted run as it is.
+            let end = quoted_end(rest, 0, c);
             out.push_str(&rest[..end]);
             rest = &rest[end..];
             continue;
@@ -100,6 +84,25 @@ fn rewrite_missing(sql: &str) -> String {
     out
 }
 
+/// The end of the quoted run that starts at `start` with `quote` (a
+/// doubled quote escapes it); the text's end when it is not closed.
+fn quoted_end(text: &str, start: usize, quote: char) -> usize {
+    let mut end = start + quote.len_utf8();
+    loop {
+        match text[end..].find(quote) {
+            Some(i) => {
+                end += i + quote.len_utf8();
+                if text[end..].starts_with(quote) {
+                    end += quote.len_utf8();
+                    continue;
+                }
+                return end;
+            }
+            None => return text.len(),
+        }
+    }
+}
+
 /// Apply `f` to the SQL text outside string literals and quoted names.
 fn map_unquoted(sql: &str, f: impl Fn(&str) -> String) -> String {
     let mut out = String::with_capacity(sql.len());
@@ -111,23 +114,7 @@ fn map_unquoted(sql: &str, f: impl Fn(&str) -> String) -> String {
         };
         out.push_str(&f(&rest[..start]));
         let quote = rest[start..].chars().next().unwrap_or('\'');
-        let mut end = start + 1;
-        loop {
-            match rest[end..].find(quote) {
-                Some(i) => {
-                    end += i + 1;
-                    if rest[end..].starts_with(quote) {
-                        end += 1;
-                        continue;
-                    }
-                    break;
-                }
-                None => {
-                    end = rest.len();
-                    break;
-                }
-            }
-        }
+        let end = quoted_end(rest, start, quote);
         out.push_str(&rest[start..end]);
         rest = &rest[end..];
     }
