@@ -91,15 +91,6 @@ pub fn classify(e: &DataFusionError) -> Option<SelectError> {
     None
 }
 
-/// A CSV null pattern that matches nothing: S3 reads an empty field as an
-/// empty string.
-pub fn never_null() -> regex::Regex {
-    // `$^` cannot match a non-empty... nor an empty field as a whole
-    // value: arrow tests the regex against the field, and `[^\s\S]`
-    // matches no character at all.
-    regex::Regex::new(r"[^\s\S]").unwrap_or_else(|_| unreachable!("a valid pattern"))
-}
-
 fn err(code: &'static str, message: impl Into<String>) -> DataFusionError {
     DataFusionError::External(Box::new(SelectError::new(code, message.into())))
 }
