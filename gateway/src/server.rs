@@ -249,8 +249,9 @@ async fn serve_request(
         route.endpoint,
         Endpoint::GetObject | Endpoint::HeadObject | Endpoint::SelectObjectContent
     );
-    let bucket = route.bucket.clone().unwrap_or_default();
-    let caller = reads_object.then(|| verified.clone());
+    // Kept to decide what a missing key looks like to a non-root reader.
+    let caller = (reads_object && !gateway.access.is_root(&verified))
+        .then(|| (verified.clone(), route.bucket.clone().unwrap_or_default()));
     let request = S3Request {
         parts,
         query,
@@ -259,7 +260,7 @@ async fn serve_request(
     };
     match ops::dispatch(gateway, route, request).await {
         Err(e) if e.code == S3ErrorCode::NoSuchKey => match caller {
-            Some(caller) => Err(gateway
+            Some((caller, bucket)) => Err(gateway
                 .access
                 .missing_key_error(gateway.backend.as_ref(), &caller, &bucket, Some(peer.ip()))
                 .await?),

@@ -91,15 +91,15 @@ fn decompressed(source: ByteSource, compression: Compression) -> ByteSource {
     }
 }
 
-/// An input error while reading the object: the code depends on the format.
-fn read_error(e: io::Error, format: &InputFormat, compression: Compression) -> SelectError {
+/// An input error while reading the object: a compressed object that does
+/// not decompress is the client's; anything else is ours.
+fn read_error(e: io::Error, compression: Compression) -> SelectError {
     if compression != Compression::None && e.kind() != io::ErrorKind::Other {
         return SelectError::new(
             "InvalidCompressionFormat",
             format!("the object could not be decompressed: {e}"),
         );
     }
-    let _ = format;
     SelectError::new("InternalError", format!("reading the object failed: {e}"))
 }
 
@@ -109,7 +109,6 @@ async fn fill_first_record(
     source: &mut ByteSource,
     prefix: &mut BytesMut,
     terminator: u8,
-    format: &InputFormat,
     compression: Compression,
 ) -> Result<bool, SelectError> {
     while !prefix.contains(&terminator) {
@@ -121,7 +120,7 @@ async fn fill_first_record(
         }
         match source.next().await {
             Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
-            Some(Err(e)) => return Err(read_error(e, format, compression)),
+            Some(Err(e)) => return Err(read_error(e, compression)),
             None => return Ok(true),
         }
     }
@@ -181,7 +180,7 @@ pub async fn execute_range(
             let header = counted(header, counters.clone(), true);
             let line = scan::first_record(header, delimiter)
                 .await
-                .map_err(|e| read_error(e, &request.input.format, Compression::None))?;
+                .map_err(|e| read_error(e, Compression::None))?;
             header_in_source = true;
             Box::pin(futures_util::stream::once(async { Ok(line) }).chain(data))
         }
@@ -215,11 +214,10 @@ async fn execute_stream(
     counters: Arc<Counters>,
 ) -> Result<Execution, SelectError> {
     let compression = request.input.compression;
-    let format = request.input.format.clone();
     let mut source = counted(decompressed(source, compression), counters.clone(), false);
     let mut prefix = BytesMut::new();
     let prefix_was_empty;
-    let (schema, batches): (SchemaRef, BatchSource) = match &format {
+    let (schema, batches): (SchemaRef, BatchSource) = match &request.input.format {
         InputFormat::Csv(csv) => {
             let mut options = CsvOptions::from_request(csv)?;
             if !header_in_source {
@@ -229,7 +227,6 @@ async fn execute_stream(
                 &mut source,
                 &mut prefix,
                 options.terminator.unwrap_or(b'\n'),
-                &format,
                 compression,
             )
             .await?;
@@ -240,22 +237,15 @@ async fn execute_stream(
                 options,
                 prefix.freeze(),
                 source,
-                format.clone(),
                 compression,
             );
             (schema, batches)
         }
         InputFormat::Json(_) => {
-            fill_first_record(&mut source, &mut prefix, b'\n', &format, compression).await?;
+            fill_first_record(&mut source, &mut prefix, b'\n', compression).await?;
             prefix_was_empty = prefix.is_empty();
             let schema = json_schema(&prefix)?;
-            let batches = json_batches(
-                schema.clone(),
-                prefix.freeze(),
-                source,
-                format.clone(),
-                compression,
-            );
+            let batches = json_batches(schema.clone(), prefix.freeze(), source, compression);
             (schema, batches)
         }
         InputFormat::Parquet => {
@@ -545,7 +535,6 @@ fn csv_batches(
     options: CsvOptions,
     prefix: Bytes,
     source: ByteSource,
-    format: InputFormat,
     compression: Compression,
 ) -> BatchSource {
     let skip_header = options.header != FileHeaderInfo::None;
@@ -554,13 +543,7 @@ fn csv_batches(
         .with_batch_size(BATCH_ROWS);
     builder = builder.with_header(skip_header);
     let decoder = builder.build_decoder();
-    decode_stream(
-        Decoder::Csv(Box::new(decoder)),
-        prefix,
-        source,
-        format,
-        compression,
-    )
+    decode_stream(Decoder::Csv(Box::new(decoder)), prefix, source, compression)
 }
 
 // ---------------------------------------------------------------- JSON
@@ -581,20 +564,13 @@ fn json_batches(
     schema: SchemaRef,
     prefix: Bytes,
     source: ByteSource,
-    format: InputFormat,
     compression: Compression,
 ) -> BatchSource {
     let decoder = datafusion::arrow::json::ReaderBuilder::new(schema)
         .with_batch_size(BATCH_ROWS)
         .build_decoder();
     match decoder {
-        Ok(d) => decode_stream(
-            Decoder::Json(Box::new(d)),
-            prefix,
-            source,
-            format,
-            compression,
-        ),
+        Ok(d) => decode_stream(Decoder::Json(Box::new(d)), prefix, source, compression),
         Err(e) => Box::pin(futures_util::stream::once(async move {
             Err(external(SelectError::new(
                 "JSONParsingError",
@@ -673,7 +649,6 @@ fn decode_stream(
     decoder: Decoder,
     prefix: Bytes,
     source: ByteSource,
-    format: InputFormat,
     compression: Compression,
 ) -> BatchSource {
     struct State {
@@ -682,7 +657,6 @@ fn decode_stream(
         source: ByteSource,
         ended: bool,
         done: bool,
-        format: InputFormat,
         compression: Compression,
     }
     let state = State {
@@ -691,7 +665,6 @@ fn decode_stream(
         source,
         ended: false,
         done: false,
-        format,
         compression,
     };
     Box::pin(futures_util::stream::unfold(state, |mut s| async move {
@@ -739,7 +712,7 @@ fn decode_stream(
                 Some(Ok(chunk)) => s.pending = chunk,
                 Some(Err(e)) => {
                     s.done = true;
-                    let err = read_error(e, &s.format, s.compression);
+                    let err = read_error(e, s.compression);
                     return Some((Err(external(err)), s));
                 }
                 None => s.ended = true,
