@@ -8,6 +8,7 @@
 
 pub mod azure;
 pub mod fs;
+pub mod multipart;
 pub mod names;
 
 use std::pin::Pin;
@@ -21,6 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::conditions::Conditions;
 use crate::error::S3Error;
 use crate::range::ByteRange;
+pub use multipart::{
+    CompletedPart, PartInfo, PartsPage, UploadInfo, UploadOptions, UploadsPage, UploadsQuery,
+};
 pub use names::{BucketName, ObjectKey};
 
 /// A body flowing in or out. Memory use must not depend on its length.
@@ -220,4 +224,75 @@ pub trait Backend: Send + Sync + 'static {
     async fn put_bucket_policy(&self, bucket: &BucketName, policy: Vec<u8>) -> Result<(), S3Error>;
     /// Remove the bucket's policy; succeeds when there is none.
     async fn delete_bucket_policy(&self, bucket: &BucketName) -> Result<(), S3Error>;
+
+    // Multipart uploads. All of their state lives in the storage, so any
+    // gateway process can continue an upload another one started. Upload
+    // ids are opaque to the caller; an id the backend never issued (or one
+    // for another key) is NoSuchUpload. See `multipart` for the shared rules.
+
+    /// Start an upload; returns its id. Headers and metadata are kept for
+    /// the object that Complete creates.
+    async fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        options: UploadOptions,
+    ) -> Result<String, S3Error>;
+
+    /// Store one part (1..=10000), replacing an earlier part of that number.
+    /// `content_length` is the exact body length.
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        content_length: u64,
+    ) -> Result<PartInfo, S3Error>;
+
+    /// Parts after `part_number_marker`, in order, at most `max_parts`.
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: usize,
+    ) -> Result<PartsPage, S3Error>;
+
+    /// Assemble the listed parts (already checked to be in ascending order)
+    /// into the object, atomically, under `conditions` on the object being
+    /// replaced. A failure leaves the upload as it was; a repeated Complete
+    /// of an upload that already completed answers the same object.
+    async fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        conditions: &Conditions,
+    ) -> Result<ObjectMeta, S3Error>;
+
+    /// Forget an upload and its parts. Never touches the object at `key`.
+    async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<(), S3Error>;
+
+    /// Uploads in progress, ordered by key then initiation.
+    async fn list_multipart_uploads(
+        &self,
+        bucket: &BucketName,
+        query: &UploadsQuery,
+    ) -> Result<UploadsPage, S3Error>;
+
+    /// Remove uploads started more than `older_than` ago, in every bucket.
+    /// Returns how many were removed.
+    async fn sweep_multipart_uploads(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, S3Error>;
 }

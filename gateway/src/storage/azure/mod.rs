@@ -16,6 +16,7 @@
 //!   unavailable becomes 503 for the client, quickly.
 
 mod listxml;
+mod multipart;
 mod props;
 pub mod settings;
 mod sharedkey;
@@ -48,8 +49,9 @@ use crate::conditions::{Access, Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
 use crate::storage::{
-    Backend, BucketInfo, BucketName, ByteStream, GetObjectOutput, GetOptions, ListEntry, ListPage,
-    ListQuery, ObjectKey, ObjectMeta, PutOptions,
+    Backend, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput, GetOptions,
+    ListEntry, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
+    UploadOptions, UploadsPage, UploadsQuery,
 };
 use props::BlobProps;
 pub use settings::{AzureAuth, AzureSettings};
@@ -1117,6 +1119,73 @@ impl Backend for AzureBackend {
                 e => Err(e),
             },
         }
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        options: UploadOptions,
+    ) -> Result<String, S3Error> {
+        self.mpu_create(bucket, key, options).await
+    }
+
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        content_length: u64,
+    ) -> Result<PartInfo, S3Error> {
+        self.mpu_upload_part(bucket, key, upload_id, part_number, body, content_length)
+            .await
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: usize,
+    ) -> Result<PartsPage, S3Error> {
+        self.mpu_list_parts(bucket, key, upload_id, part_number_marker, max_parts)
+            .await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        conditions: &Conditions,
+    ) -> Result<ObjectMeta, S3Error> {
+        self.mpu_complete(bucket, key, upload_id, parts, conditions)
+            .await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<(), S3Error> {
+        self.mpu_abort(bucket, key, upload_id).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        bucket: &BucketName,
+        query: &UploadsQuery,
+    ) -> Result<UploadsPage, S3Error> {
+        self.mpu_list_uploads(bucket, query).await
+    }
+
+    async fn sweep_multipart_uploads(&self, older_than: Duration) -> Result<usize, S3Error> {
+        self.mpu_sweep(older_than).await
     }
 }
 

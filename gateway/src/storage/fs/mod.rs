@@ -16,6 +16,7 @@
 
 mod layout;
 mod list;
+mod multipart;
 mod objfile;
 mod writer;
 
@@ -32,8 +33,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use super::{
-    Backend, BucketInfo, BucketName, ByteStream, GetObjectOutput, GetOptions, ListPage, ListQuery,
-    ObjectKey, ObjectMeta, PutOptions,
+    Backend, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput, GetOptions,
+    ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions, UploadOptions,
+    UploadsPage, UploadsQuery,
 };
 use crate::conditions::{Access, Conditions};
 use crate::error::{S3Error, S3ErrorCode};
@@ -547,6 +549,73 @@ impl Backend for FsBackend {
             }
         })
         .await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        options: UploadOptions,
+    ) -> Result<String, S3Error> {
+        self.mpu_create(bucket, key, options).await
+    }
+
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        content_length: u64,
+    ) -> Result<PartInfo, S3Error> {
+        self.mpu_upload_part(bucket, key, upload_id, part_number, body, content_length)
+            .await
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number_marker: u32,
+        max_parts: usize,
+    ) -> Result<PartsPage, S3Error> {
+        self.mpu_list_parts(bucket, key, upload_id, part_number_marker, max_parts)
+            .await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        conditions: &Conditions,
+    ) -> Result<ObjectMeta, S3Error> {
+        self.mpu_complete(bucket, key, upload_id, parts, conditions)
+            .await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &str,
+    ) -> Result<(), S3Error> {
+        self.mpu_abort(bucket, key, upload_id).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        bucket: &BucketName,
+        query: &UploadsQuery,
+    ) -> Result<UploadsPage, S3Error> {
+        self.mpu_list_uploads(bucket, query).await
+    }
+
+    async fn sweep_multipart_uploads(&self, older_than: Duration) -> Result<usize, S3Error> {
+        self.mpu_sweep(older_than).await
     }
 }
 
