@@ -187,6 +187,12 @@ def _external_gateway() -> Gateway:
 
 _STARTED: list[Gateway] = []
 
+# The session's gateway and its replica revalidate cached objects on every
+# request: tests here expect a write through one process (or straight to
+# Azure) to be seen at once by the other. The default few-seconds window is
+# tested in test_cache.py.
+SHARED_ARGS = ["--cache-revalidate-secs", "0"]
+
 
 def _start_gateway(binary: Path, cfg: BackendConfig, access: str, secret: str, workdir: Path,
                    log_path: Path, jail: Path | None, extra_args: list[str] = ()) -> Gateway:  # fmt: skip
@@ -280,7 +286,7 @@ def gateway(request) -> Gateway:
     binary, cfg, workdir = request.getfixturevalue("_backend")
     access, secret = random_credentials()
     jail = (workdir / "jail") if cfg.data_dir else None
-    gw = _start_gateway(binary, cfg, access, secret, workdir, workdir / "blobgate.log", jail)
+    gw = _start_gateway(binary, cfg, access, secret, workdir, workdir / "blobgate.log", jail, SHARED_ARGS)
     try:
         yield gw
     finally:
@@ -295,7 +301,8 @@ def replica(request, gateway) -> Gateway:
         pytest.skip("replica tests need the gateway binary (not an external endpoint)")
     binary, cfg, workdir = request.getfixturevalue("_backend")
     gw = _start_gateway(
-        binary, cfg, gateway.access_key, gateway.secret_key, workdir, workdir / "replica.log", gateway.jail
+        binary, cfg, gateway.access_key, gateway.secret_key, workdir, workdir / "replica.log", gateway.jail,
+        SHARED_ARGS,
     )
     try:
         yield gw

@@ -73,6 +73,19 @@ pub struct ServeOptions {
     /// many hours (Azure drops their uncommitted blocks after 7 days).
     #[arg(long, env = "BLOBGATE_MULTIPART_EXPIRY_HOURS", default_value_t = 168)]
     pub multipart_expiry_hours: u64,
+    /// Memory for the read cache of object metadata and small objects, in
+    /// MiB; 0 turns the cache off.
+    #[arg(long, env = "BLOBGATE_CACHE_SIZE_MIB", default_value_t = 256)]
+    pub cache_size_mib: u64,
+    /// Objects up to this many KiB have their bytes cached.
+    #[arg(long, env = "BLOBGATE_CACHE_MAX_OBJECT_KIB", default_value_t = 4096)]
+    pub cache_max_object_kib: u64,
+    /// Seconds a cached object is served without asking the backend; after
+    /// that one conditional request (on its ETag) revalidates it. Bounds how
+    /// long a write that bypassed this gateway can go unseen; 0 asks every
+    /// time.
+    #[arg(long, env = "BLOBGATE_CACHE_REVALIDATE_SECS", default_value_t = 2.0)]
+    pub cache_revalidate_secs: f64,
     /// Root access key id (with BLOBGATE_SECRET_KEY).
     #[arg(long, env = "BLOBGATE_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,
@@ -110,6 +123,20 @@ impl ServeOptions {
             )),
             _ => Err("set both BLOBGATE_ACCESS_KEY and BLOBGATE_SECRET_KEY, or neither".into()),
         }
+    }
+
+    /// The cache settings, or None when the cache is off.
+    pub fn cache_config(&self) -> Result<Option<crate::storage::cache::CacheConfig>, String> {
+        if self.cache_size_mib == 0 {
+            return Ok(None);
+        }
+        let revalidate_after = Duration::try_from_secs_f64(self.cache_revalidate_secs)
+            .map_err(|_| "--cache-revalidate-secs must be a non-negative number".to_owned())?;
+        Ok(Some(crate::storage::cache::CacheConfig {
+            capacity_bytes: self.cache_size_mib.saturating_mul(1 << 20),
+            max_object_bytes: self.cache_max_object_kib.saturating_mul(1 << 10),
+            revalidate_after,
+        }))
     }
 
     /// Settings for the request path.

@@ -8,6 +8,7 @@ use blobgate::access::AccessControl;
 use blobgate::config::{BackendKind, Cli, Command, ServeOptions};
 use blobgate::server::{self, Gateway};
 use blobgate::storage::azure::{AzureBackend, AzureSettings};
+use blobgate::storage::cache::CachedBackend;
 use blobgate::storage::fs::FsBackend;
 use blobgate::storage::Backend;
 use clap::Parser;
@@ -67,6 +68,18 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
             tracing::info!(account = %settings.account, endpoint = %settings.endpoint, "using Azure Blob storage");
             Arc::new(AzureBackend::new(settings)?)
         }
+    };
+    let backend: Arc<dyn Backend> = match options.cache_config()? {
+        Some(config) => {
+            tracing::info!(
+                size_mib = options.cache_size_mib,
+                max_object_kib = options.cache_max_object_kib,
+                revalidate_secs = options.cache_revalidate_secs,
+                "read cache on"
+            );
+            Arc::new(CachedBackend::new(backend, config))
+        }
+        None => backend,
     };
     let access = Arc::new(AccessControl::new(
         root.access_key.clone(),

@@ -7,6 +7,7 @@
 //! place.
 
 pub mod azure;
+pub mod cache;
 pub mod fs;
 pub mod multipart;
 pub mod names;
