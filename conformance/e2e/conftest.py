@@ -456,7 +456,8 @@ class AwsCli:
         creds.write_text("")
         self.configs = {}
         for name, s3_settings in {
-            # Single PUT up to 64 MiB: multipart is not part of this issue.
+            # Single PUT up to 64 MiB, and the CLI's own defaults (multipart
+            # from 8 MiB).
             "single": "  multipart_threshold = 64MB\n  multipart_chunksize = 16MB\n",
             "default": "",
         }.items():

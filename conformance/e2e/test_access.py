@@ -985,10 +985,9 @@ def test_broken_users_file_at_startup(tmp_path, case, via_env):
 
 
 # --------------------------------------------------------------------------
-# not implemented yet: CopyObject and multipart
+# CopyObject and multipart
 
 
-@pytest.mark.xfail(reason="CopyObject/multipart land in issue 4")
 def test_copy_respects_both_sides(acl):
     a, r = acl.client("alice"), acl.client("reader")
     src = {"Bucket": acl.home, "Key": "home/alice/notes.txt"}
@@ -1006,7 +1005,6 @@ def test_copy_respects_both_sides(acl):
                   CopySource={"Bucket": acl.data, "Key": "a.txt"})  # fmt: skip
 
 
-@pytest.mark.xfail(reason="CopyObject/multipart land in issue 4")
 def test_multipart_respects_policy(acl):
     a, r = acl.client("alice"), acl.client("reader")
     key = "home/alice/mp.bin"

@@ -48,10 +48,19 @@ macro_rules! for_each_case {
             concurrent_large_puts_never_mix,
             bucket_policy_storage,
             delete_bucket_races_writes,
-            listing_sees_stable_keys_during_churn
+            listing_sees_stable_keys_during_churn,
+            mpu_round_trip,
+            mpu_validation_keeps_upload,
+            mpu_abort_keeps_object,
+            mpu_unknown_and_foreign_ids,
+            mpu_list_uploads,
+            mpu_parallel_parts
         );
     };
 }
+
+mod multipart;
+pub use multipart::*;
 
 /// A bucket name unique to this run.
 pub fn unique_bucket(tag: &str) -> BucketName {

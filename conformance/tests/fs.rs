@@ -58,3 +58,10 @@ async fn keys_never_leave_the_data_dir() {
         .collect();
     assert_eq!(outside.len(), 2, "{outside:?}");
 }
+
+/// Abandoned uploads are swept (fs only: see the case's doc comment).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mpu_sweep_removes_old_uploads() {
+    let (_dir, backend) = backend();
+    blobgate_conformance::mpu_sweep_removes_old_uploads(&backend).await;
+}

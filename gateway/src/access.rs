@@ -409,7 +409,18 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::GetObject | Endpoint::HeadObject | Endpoint::SelectObjectContent => {
             on_object("s3:GetObject")
         }
-        Endpoint::PutObject => on_object("s3:PutObject"),
+        // A copy also needs s3:GetObject on its source, checked by the handler.
+        Endpoint::PutObject
+        | Endpoint::CopyObject
+        | Endpoint::CreateMultipartUpload
+        | Endpoint::UploadPart
+        | Endpoint::UploadPartCopy
+        | Endpoint::CompleteMultipartUpload => on_object("s3:PutObject"),
+        Endpoint::AbortMultipartUpload => on_object("s3:AbortMultipartUpload"),
+        Endpoint::ListParts => on_object("s3:ListMultipartUploadParts"),
+        Endpoint::ListMultipartUploads => on_bucket("s3:ListBucketMultipartUploads"),
+        // Checked key by key (s3:DeleteObject) by the handler, as AWS does.
+        Endpoint::DeleteObjects => None,
         Endpoint::DeleteObject => on_object("s3:DeleteObject"),
         Endpoint::NotImplemented(_) => None,
     }

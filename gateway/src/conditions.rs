@@ -18,7 +18,7 @@ pub enum EtagCondition {
 }
 
 impl EtagCondition {
-    fn parse(value: &str) -> Self {
+    pub fn parse(value: &str) -> Self {
         let value = value.trim();
         if value == "*" {
             return EtagCondition::Any;

@@ -69,6 +69,10 @@ pub struct ServeOptions {
     /// README). Re-read when it changes.
     #[arg(long = "users", env = "BLOBGATE_USERS_FILE", value_name = "FILE")]
     pub users_file: Option<PathBuf>,
+    /// Multipart uploads neither completed nor aborted are removed after this
+    /// many hours (Azure drops their uncommitted blocks after 7 days).
+    #[arg(long, env = "BLOBGATE_MULTIPART_EXPIRY_HOURS", default_value_t = 168)]
+    pub multipart_expiry_hours: u64,
     /// Root access key id (with BLOBGATE_SECRET_KEY).
     #[arg(long, env = "BLOBGATE_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use blobgate::access::AccessControl;
 use blobgate::config::{BackendKind, Cli, Command, ServeOptions};
@@ -85,6 +86,10 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
         access: access.clone(),
         backend,
     });
+    spawn_upload_sweeper(
+        gateway.backend.clone(),
+        Duration::from_secs(options.multipart_expiry_hours.max(1) * 3600),
+    );
     tracing::info!(listen = %local, backend = gateway.backend.kind(), region = %gateway.config.region, "blobgate serving");
     if root.development {
         eprintln!(
@@ -96,6 +101,22 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
     server::serve(gateway, listener, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Remove abandoned multipart uploads now and then every hour. Every
+/// replica sweeps; removing an upload twice is harmless.
+fn spawn_upload_sweeper(backend: Arc<dyn Backend>, older_than: Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match backend.sweep_multipart_uploads(older_than).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "abandoned multipart uploads removed"),
+                Err(e) => tracing::warn!(error = %e, "sweeping abandoned multipart uploads failed"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -26,6 +26,15 @@ pub enum Endpoint {
     PutBucketPolicy,
     DeleteBucketPolicy,
     SelectObjectContent,
+    CopyObject,
+    DeleteObjects,
+    CreateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
+    ListMultipartUploads,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -50,6 +59,15 @@ impl Endpoint {
             Endpoint::PutBucketPolicy => "PutBucketPolicy",
             Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
             Endpoint::SelectObjectContent => "SelectObjectContent",
+            Endpoint::CopyObject => "CopyObject",
+            Endpoint::DeleteObjects => "DeleteObjects",
+            Endpoint::CreateMultipartUpload => "CreateMultipartUpload",
+            Endpoint::UploadPart => "UploadPart",
+            Endpoint::UploadPartCopy => "UploadPartCopy",
+            Endpoint::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Endpoint::AbortMultipartUpload => "AbortMultipartUpload",
+            Endpoint::ListParts => "ListParts",
+            Endpoint::ListMultipartUploads => "ListMultipartUploads",
             Endpoint::NotImplemented(op) => op,
         }
     }
@@ -215,6 +233,8 @@ pub fn route(
                 (Method::GET, Some("BucketPolicy")) => Endpoint::GetBucketPolicy,
                 (Method::PUT, Some("BucketPolicy")) => Endpoint::PutBucketPolicy,
                 (Method::DELETE, Some("BucketPolicy")) => Endpoint::DeleteBucketPolicy,
+                (Method::GET, Some("MultipartUploads")) => Endpoint::ListMultipartUploads,
+                (Method::POST, Some("DeleteObjects")) => Endpoint::DeleteObjects,
                 (Method::GET, None) if query.get("list-type") == Some("2") => {
                     Endpoint::ListObjectsV2
                 }
@@ -232,10 +252,19 @@ pub fn route(
             let sub = subresource(query, OBJECT_SUBRESOURCES);
             match (method.clone(), sub) {
                 (Method::POST, Some("SelectObjectContent")) => Endpoint::SelectObjectContent,
-                (Method::PUT, None) if query.has("partNumber") => {
-                    Endpoint::NotImplemented("UploadPart")
+                (Method::POST, Some("CreateMultipartUpload")) => Endpoint::CreateMultipartUpload,
+                (Method::PUT, Some("MultipartUpload")) if has_copy_source => {
+                    Endpoint::UploadPartCopy
                 }
-                (Method::PUT, None) if has_copy_source => Endpoint::NotImplemented("CopyObject"),
+                (Method::PUT, Some("MultipartUpload")) => Endpoint::UploadPart,
+                (Method::POST, Some("MultipartUpload")) => Endpoint::CompleteMultipartUpload,
+                (Method::DELETE, Some("MultipartUpload")) => Endpoint::AbortMultipartUpload,
+                (Method::GET, Some("MultipartUpload")) => Endpoint::ListParts,
+                // A part number without an upload id names nothing to write.
+                (Method::PUT, None) if query.has("partNumber") => {
+                    return Err(S3Error::invalid_argument("partNumber requires an uploadId"))
+                }
+                (Method::PUT, None) if has_copy_source => Endpoint::CopyObject,
                 (Method::PUT, None) => Endpoint::PutObject,
                 (Method::GET, None) => Endpoint::GetObject,
                 (Method::HEAD, None) => Endpoint::HeadObject,
@@ -466,7 +495,7 @@ mod tests {
                 Method::POST,
                 "localhost",
                 "/bkt/k?uploads",
-                NotImplemented("CreateMultipartUpload"),
+                CreateMultipartUpload,
                 Some("bkt"),
                 Some("k"),
             ),
@@ -474,9 +503,49 @@ mod tests {
                 Method::PUT,
                 "localhost",
                 "/bkt/k?partNumber=1&uploadId=x",
-                NotImplemented("MultipartUpload"),
+                UploadPart,
                 Some("bkt"),
                 Some("k"),
+            ),
+            (
+                Method::POST,
+                "localhost",
+                "/bkt/k?uploadId=x",
+                CompleteMultipartUpload,
+                Some("bkt"),
+                Some("k"),
+            ),
+            (
+                Method::DELETE,
+                "localhost",
+                "/bkt/k?uploadId=x",
+                AbortMultipartUpload,
+                Some("bkt"),
+                Some("k"),
+            ),
+            (
+                Method::GET,
+                "localhost",
+                "/bkt/k?uploadId=x&max-parts=2",
+                ListParts,
+                Some("bkt"),
+                Some("k"),
+            ),
+            (
+                Method::GET,
+                "localhost",
+                "/bkt?uploads&prefix=a",
+                ListMultipartUploads,
+                Some("bkt"),
+                None,
+            ),
+            (
+                Method::POST,
+                "bkt.s3.local",
+                "/?delete",
+                DeleteObjects,
+                Some("bkt"),
+                None,
             ),
         ];
         for (method, host, target, endpoint, bucket, key) in cases {
@@ -502,7 +571,10 @@ mod tests {
     fn copy_source_header_selects_copy() {
         let q = Query::default();
         let got = route(&Method::PUT, None, "/b/k", &q, true, None).unwrap();
-        assert_eq!(got.endpoint, Endpoint::NotImplemented("CopyObject"));
+        assert_eq!(got.endpoint, Endpoint::CopyObject);
+        let q = Query::parse(Some("partNumber=2&uploadId=u"));
+        let got = route(&Method::PUT, None, "/b/k", &q, true, None).unwrap();
+        assert_eq!(got.endpoint, Endpoint::UploadPartCopy);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct S3Request {
     pub query: Query,
     pub body: Incoming,
     pub verified: Verified,
+    /// The client's address, for policy conditions on further checks (a
+    /// copy's source, each key of a batch delete).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 fn new_request_id() -> String {
@@ -257,6 +260,7 @@ async fn serve_request(
         query,
         body,
         verified,
+        peer: Some(peer.ip()),
     };
     match ops::dispatch(gateway, route, request).await {
         Err(e) if e.code == S3ErrorCode::NoSuchKey => match caller {

@@ -30,6 +30,18 @@ const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
+/// How listings write keys: as they are, or for `encoding-type=url`
+/// percent-encoded (slashes kept).
+pub fn url_encoder(url_encode: bool) -> impl Fn(&str) -> String {
+    move |s| {
+        if url_encode {
+            utf8_percent_encode(s, URL_ENCODE).to_string()
+        } else {
+            s.to_owned()
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct TokenPayload {
     /// Resume strictly after this key or common prefix.
@@ -129,11 +141,7 @@ impl Common {
     }
 
     fn enc(&self, s: &str) -> String {
-        if self.url_encode {
-            utf8_percent_encode(s, URL_ENCODE).to_string()
-        } else {
-            s.to_owned()
-        }
+        url_encoder(self.url_encode)(s)
     }
 
     async fn list(

@@ -2,8 +2,11 @@
 //! operations (`handle_get_object` for GetObject).
 
 pub mod bucket;
+pub mod copy;
+pub mod delete_objects;
 pub mod health;
 pub mod list;
+pub mod multipart;
 pub mod object;
 pub mod policy;
 pub mod select;
@@ -58,6 +61,31 @@ pub async fn dispatch(
         }
         Endpoint::SelectObjectContent => {
             select::handle_select_object_content(gateway, &bucket()?, &key()?, req).await
+        }
+        Endpoint::CopyObject => copy::handle_copy_object(gateway, &bucket()?, &key()?, req).await,
+        Endpoint::DeleteObjects => {
+            delete_objects::handle_delete_objects(gateway, &bucket()?, req).await
+        }
+        Endpoint::CreateMultipartUpload => {
+            multipart::handle_create_multipart_upload(gateway, &bucket()?, &key()?, &req).await
+        }
+        Endpoint::UploadPart => {
+            multipart::handle_upload_part(gateway, &bucket()?, &key()?, req).await
+        }
+        Endpoint::UploadPartCopy => {
+            multipart::handle_upload_part_copy(gateway, &bucket()?, &key()?, req).await
+        }
+        Endpoint::CompleteMultipartUpload => {
+            multipart::handle_complete_multipart_upload(gateway, &bucket()?, &key()?, req).await
+        }
+        Endpoint::AbortMultipartUpload => {
+            multipart::handle_abort_multipart_upload(gateway, &bucket()?, &key()?, &req).await
+        }
+        Endpoint::ListParts => {
+            multipart::handle_list_parts(gateway, &bucket()?, &key()?, &req).await
+        }
+        Endpoint::ListMultipartUploads => {
+            multipart::handle_list_multipart_uploads(gateway, &bucket()?, &req).await
         }
         Endpoint::NotImplemented(op) => Err(S3Error::not_implemented(op)),
     }

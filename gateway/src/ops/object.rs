@@ -144,7 +144,7 @@ fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     }
 }
 
-fn set_etag(headers: &mut HeaderMap, etag: &str) {
+pub fn set_etag(headers: &mut HeaderMap, etag: &str) {
     insert(headers, header::ETAG, &format!("\"{etag}\""));
 }
 

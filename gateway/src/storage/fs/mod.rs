@@ -108,6 +108,41 @@ impl FsBackend {
         }
     }
 
+    /// Stream a body into a new temporary file (named `tag-RANDOM`), hashing
+    /// it; checks the declared length. Returns the file still open for the
+    /// trailer, the size and the hex MD5.
+    async fn receive(
+        &self,
+        body: &mut ByteStream,
+        content_length: Option<u64>,
+        tag: &str,
+    ) -> Result<(TmpFile, BackgroundWriter, u64, String), S3Error> {
+        let tmp = TmpFile {
+            path: self.tmp_dir().join(format!("{tag}-{}", random_name())),
+            committed: false,
+        };
+        let tmp_path = tmp.path.clone();
+        let file = blocking(move || Ok(File::create(tmp_path)?)).await?;
+        let mut file = BackgroundWriter::new(file);
+        let mut md5 = Md5::new();
+        let mut size: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            md5.update(&chunk);
+            size += chunk.len() as u64;
+            file.write(&chunk).await?;
+        }
+        if let Some(expected) = content_length {
+            if expected != size {
+                return Err(S3Error::new(
+                    S3ErrorCode::IncompleteBody,
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header",
+                ));
+            }
+        }
+        Ok((tmp, file, size, hex::encode(md5.finalize())))
+    }
+
     async fn existing_bucket_dir(&self, bucket: &BucketName) -> Result<PathBuf, S3Error> {
         let dir = self.bucket_dir(bucket);
         match tokio::fs::metadata(dir.join(BUCKET_FILE)).await {
@@ -229,7 +264,22 @@ fn commit(
     tmp: &Path,
     conditions: &Conditions,
 ) -> Result<(), S3Error> {
+    commit_checked(bucket_dir, segments, tmp, conditions, || Ok(()), || Ok(()))
+}
+
+/// [`commit`], with `check` run under the bucket lock before anything else
+/// and `after` once the object is in place, still under the lock (a
+/// multipart Complete confirms its upload is open, then closes it).
+fn commit_checked(
+    bucket_dir: &Path,
+    segments: &[&str],
+    tmp: &Path,
+    conditions: &Conditions,
+    check: impl FnOnce() -> Result<(), S3Error>,
+    after: impl FnOnce() -> Result<(), S3Error>,
+) -> Result<(), S3Error> {
     let _lock = lock_bucket(bucket_dir)?;
+    check()?;
     let (dir, _) = layout::key_dir(bucket_dir, segments);
     if !conditions.is_empty() {
         match open_object(&dir) {
@@ -246,7 +296,7 @@ fn commit(
         match fs::rename(tmp, dir.join(OBJECT_FILE)) {
             Ok(()) => {
                 sync_dir(&dir).map_err(S3Error::internal)?;
-                return Ok(());
+                return after();
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 5 => attempts += 1,
             Err(e) => return Err(S3Error::internal(e)),
@@ -386,32 +436,12 @@ impl Backend for FsBackend {
         options: PutOptions,
     ) -> Result<ObjectMeta, S3Error> {
         let bucket_dir = self.existing_bucket_dir(bucket).await?;
-        let mut tmp = TmpFile {
-            path: self.tmp_dir().join(format!("put-{}", random_name())),
-            committed: false,
-        };
-        let tmp_path = tmp.path.clone();
-        let file = blocking(move || Ok(File::create(tmp_path)?)).await?;
-        let mut file = BackgroundWriter::new(file);
-        let mut md5 = Md5::new();
-        let mut size: u64 = 0;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            md5.update(&chunk);
-            size += chunk.len() as u64;
-            file.write(&chunk).await?;
-        }
-        if let Some(expected) = options.content_length {
-            if expected != size {
-                return Err(S3Error::new(
-                    S3ErrorCode::IncompleteBody,
-                    "You did not provide the number of bytes specified by the Content-Length HTTP header",
-                ));
-            }
-        }
+        let (mut tmp, mut file, size, etag) = self
+            .receive(&mut body, options.content_length, "put")
+            .await?;
         let meta = ObjectMeta {
             size,
-            etag: hex::encode(md5.finalize()),
+            etag,
             last_modified_ms: now_ms(),
             headers: options.headers,
             user_metadata: options.user_metadata,
