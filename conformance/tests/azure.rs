@@ -78,11 +78,17 @@ async fn sas_token_reaches_the_account() {
     blobgate_conformance::list_pages_resume(&backend).await;
 }
 
+/// The multipart sweep works on every container of the account: cases
+/// hold this for reading, the sweep cases for writing, so a sweep never
+/// removes the uploads of a case running beside it.
+static SWEEP: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 macro_rules! azure_cases {
     ($($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
+                let _guard = SWEEP.read().await;
                 let backend = backend();
                 blobgate_conformance::$case(&backend).await;
             }
@@ -91,6 +97,13 @@ macro_rules! azure_cases {
 }
 
 blobgate_conformance::for_each_case!(azure_cases);
+
+/// The shared sweep case, alone on the account (see [`SWEEP`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mpu_sweep_removes_old_uploads() {
+    let _guard = SWEEP.write().await;
+    blobgate_conformance::mpu_sweep_removes_old_uploads(&backend()).await;
+}
 
 /// Azure-specific multipart cases: what the service's block semantics mean
 /// for uploads (concurrent writes discard staged parts, Abort never touches
@@ -108,11 +121,8 @@ mod multipart {
     use bytes::Bytes;
     use futures_util::StreamExt;
     use md5::{Digest, Md5};
-    use tokio::sync::RwLock;
 
-    /// The sweep removes uploads in every container: cases that keep
-    /// uploads open hold this for reading, the sweep case for writing.
-    static SWEEP: RwLock<()> = RwLock::const_new(());
+    use super::SWEEP;
 
     const MIB: usize = 1 << 20;
 
@@ -643,10 +653,10 @@ mod multipart {
             .unwrap();
     }
 
-    /// The sweep removes uploads older than asked, in every bucket, and
-    /// nothing younger.
+    /// A sweep of uploads older than nothing removes every upload, its
+    /// parts included; an hour's age removes nothing fresh.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mpu_sweep_removes_old_uploads() {
+    async fn mpu_sweep_at_zero_age_removes_everything() {
         let _guard = SWEEP.write().await;
         let b = &super::backend();
         let bucket = bucket(b, "mpu-sweep").await;
