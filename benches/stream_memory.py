@@ -8,6 +8,10 @@ with object size: compare the rows.
 
     python3 benches/stream_memory.py [SIZE_MIB ...]     (default: 64 1024)
 
+Multipart instead of single PUTs: set PART_MIB (e.g. 64); boto3's
+transfer manager then uploads in parts of that size, 4 at a time. The issue's
+soak is `PART_MIB=64 python3 benches/stream_memory.py 64 1024 5120`.
+
 Over Azure instead of a local directory: set BLOBGATE_BACKEND=azure with the
 gateway's usual Azure settings (AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_KEY,
 BLOBGATE_AZURE_ENDPOINT), e.g. for an Azurite started by
@@ -29,6 +33,7 @@ import time
 from pathlib import Path
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +85,13 @@ def main() -> None:
             )
             bucket = f"bench-{os.getpid()}"
             s3.create_bucket(Bucket=bucket)
-            print(f"backend: {backend}")
+            part_mib = int(os.environ.get("PART_MIB", "0"))
+            transfer = TransferConfig(
+                multipart_threshold=max(part_mib, 5) << 20,
+                multipart_chunksize=max(part_mib, 5) << 20,
+                max_concurrency=4,
+            )
+            print(f"backend: {backend}, " + (f"multipart, {part_mib} MiB parts" if part_mib else "single PUT"))
             print(f"{'size MiB':>9} {'PUT MiB/s':>10} {'GET MiB/s':>10} {'peak RSS MiB':>13}")
             for mib in sizes:
                 size = mib << 20
@@ -88,7 +99,10 @@ def main() -> None:
                 expected = make_file(src, size)
                 t0 = time.perf_counter()
                 with src.open("rb") as body:
-                    s3.put_object(Bucket=bucket, Key=f"obj-{mib}", Body=body)
+                    if part_mib:
+                        s3.upload_fileobj(body, bucket, f"obj-{mib}", Config=transfer)
+                    else:
+                        s3.put_object(Bucket=bucket, Key=f"obj-{mib}", Body=body)
                 put_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 got = s3.get_object(Bucket=bucket, Key=f"obj-{mib}")["Body"]
@@ -98,6 +112,7 @@ def main() -> None:
                 get_s = time.perf_counter() - t0
                 assert sha.hexdigest() == expected, "downloaded bytes differ"
                 src.unlink()
+                s3.delete_object(Bucket=bucket, Key=f"obj-{mib}")
                 print(f"{mib:>9} {mib / put_s:>10.0f} {mib / get_s:>10.0f} {peak_rss_kib(proc.pid) / 1024:>13.1f}")
         finally:
             proc.terminate()

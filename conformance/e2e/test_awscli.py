@@ -171,7 +171,6 @@ def test_s3_cp_single_put_15mib(aws, tmp_path, s3, bucket):
     assert hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(data).digest()
 
 
-@pytest.mark.xfail(strict=False, reason="multipart lands in issue 4")
 def test_s3_cp_20mib_multipart(aws, tmp_path, s3, bucket):
     """With the CLI's default 8 MB threshold a 20 MiB copy is a multipart upload."""
     src = tmp_path / "mp.bin"

@@ -69,11 +69,41 @@ def test_put_unknown_length_single_part(minio_client, mbucket):
         resp.release_conn()
 
 
-@pytest.mark.xfail(strict=False, reason="multipart lands in issue 4")
 def test_put_unknown_length_multipart(minio_client, mbucket):
     data = os.urandom(11 * 1024 * 1024)
-    minio_client.put_object(mbucket, "mp.bin", io.BytesIO(data), -1, part_size=5 * 1024 * 1024)
-    assert minio_client.stat_object(mbucket, "mp.bin").size == len(data)
+    minio_client.put_object(mbucket, "mp.bin", io.BytesIO(data), -1, part_size=5 * 1024 * 1024,
+                            metadata={"x-amz-meta-origin": "minio"})  # fmt: skip
+    stat = minio_client.stat_object(mbucket, "mp.bin")
+    assert stat.size == len(data)
+    assert stat.etag.endswith("-3")
+    assert stat.metadata["x-amz-meta-origin"] == "minio"
+    resp = minio_client.get_object(mbucket, "mp.bin")
+    try:
+        assert resp.read() == data
+    finally:
+        resp.close()
+        resp.release_conn()
+
+
+def test_copy_compose_and_remove_objects(minio_client, mbucket):
+    from minio.commonconfig import ComposeSource, CopySource
+    from minio.deleteobjects import DeleteObject
+
+    a, b = os.urandom(5 * 1024 * 1024), b"tail"
+    minio_client.put_object(mbucket, "a", io.BytesIO(a), len(a))
+    minio_client.put_object(mbucket, "b", io.BytesIO(b), len(b))
+    minio_client.copy_object(mbucket, "a-copy", CopySource(mbucket, "a"))
+    # compose_object uses UploadPartCopy for each source.
+    minio_client.compose_object(mbucket, "ab", [ComposeSource(mbucket, "a"), ComposeSource(mbucket, "b")])
+    resp = minio_client.get_object(mbucket, "ab")
+    try:
+        assert resp.read() == a + b
+    finally:
+        resp.close()
+        resp.release_conn()
+    errors = list(minio_client.remove_objects(mbucket, [DeleteObject(k) for k in ["a", "b", "a-copy", "ab"]]))
+    assert errors == []
+    assert list(minio_client.list_objects(mbucket)) == []
 
 
 def test_ranged_get(minio_client, mbucket):
