@@ -15,6 +15,7 @@
 //! - transient failures are retried here with backoff; what stays
 //!   unavailable becomes 503 for the client, quickly.
 
+mod feed;
 mod listxml;
 mod multipart;
 mod props;
@@ -325,17 +326,12 @@ impl AzureBackend {
         if conditions.if_match.is_none() && conditions.if_none_match == Some(EtagCondition::Any) {
             return Ok((None, Some(Etag::from("*"))));
         }
-        match self.props(bucket, key).await {
-            Ok(p) => {
-                conditions.check(&p.meta.etag, p.meta.last_modified(), Access::Write)?;
-                Ok((Some(Etag::from(p.azure_etag)), None))
-            }
-            Err(e) if e.code == S3ErrorCode::NoSuchKey => {
-                conditions.check_absent()?;
-                Ok((None, Some(Etag::from("*"))))
-            }
-            Err(e) => Err(e),
-        }
+        let current = match self.props(bucket, key).await {
+            Ok(p) => Some(p),
+            Err(e) if e.code == S3ErrorCode::NoSuchKey => None,
+            Err(e) => return Err(e),
+        };
+        azure_conditions(current.as_ref(), conditions)
     }
 
     /// One page of List Blobs, parsed. `delimiter` is passed in the URL:
@@ -415,7 +411,8 @@ impl AzureBackend {
     }
 
     /// Stream the rest of `body` into staged blocks; the first block is
-    /// already in `first`. Returns the block ids to commit, in order.
+    /// already in `first` (and is the last when `ended`). Block `n` is
+    /// staged under `id_of(n)`. Returns the block ids to commit, in order.
     ///
     /// At most STAGE_PARALLEL blocks are in flight, and their buffers are
     /// reused: an upload allocates a handful of block buffers however long
@@ -425,10 +422,11 @@ impl AzureBackend {
         &self,
         blob: &BlobClient,
         first: BytesMut,
+        ended: bool,
         body: &mut ByteStream,
         reader: &mut BodyReader,
+        id_of: &(dyn Fn(u64) -> Vec<u8> + Sync),
     ) -> Result<Vec<Vec<u8>>, S3Error> {
-        let upload = format!("{:032x}", rand::random::<u128>());
         let mut ids: Vec<Vec<u8>> = Vec::new();
         let mut staging: tokio::task::JoinSet<Result<Bytes, S3Error>> = tokio::task::JoinSet::new();
         let mut spare: Vec<BytesMut> = Vec::new();
@@ -437,7 +435,7 @@ impl AzureBackend {
             while staging.len() >= STAGE_PARALLEL {
                 spare.extend(join_one(&mut staging).await?);
             }
-            let id = block_id(&upload, ids.len() as u64);
+            let id = id_of(ids.len() as u64);
             ids.push(id.clone());
             let client = blob.block_blob_client();
             let backend = self.clone();
@@ -450,6 +448,9 @@ impl AzureBackend {
                     .map_err(|e| backend.s3_error(e, Target::Blob))?;
                 Ok(block)
             });
+            if ended {
+                break;
+            }
             let buf = spare.pop().unwrap_or_default();
             let (chunk, _ended) = reader.read_block(body, buf).await?;
             if !chunk.is_empty() {
@@ -463,11 +464,39 @@ impl AzureBackend {
     }
 }
 
-/// Block ids: all ids staged on one blob must have the same length, so
-/// every writer of this gateway uses 48 raw bytes: a 32-character upload
-/// tag and a 16-digit sequence number.
+/// The Azure conditions that enforce S3 write `conditions` (already checked
+/// here against `current`, the blob as it is now, `None` when absent) at
+/// commit time: If-Match on its Azure ETag, or If-None-Match `*`.
+fn azure_conditions(
+    current: Option<&BlobProps>,
+    conditions: &Conditions,
+) -> Result<(Option<Etag>, Option<Etag>), S3Error> {
+    if conditions.is_empty() {
+        return Ok((None, None));
+    }
+    match current {
+        Some(p) => {
+            conditions.check(&p.meta.etag, p.meta.last_modified(), Access::Write)?;
+            Ok((Some(Etag::from(p.azure_etag.clone())), None))
+        }
+        None => {
+            conditions.check_absent()?;
+            Ok((None, Some(Etag::from("*"))))
+        }
+    }
+}
+
+/// Length in bytes of every block id the gateway stages: all ids staged on
+/// one blob must have the same length, and a PUT and multipart uploads may
+/// stage on the same blob at the same time.
+const BLOCK_ID_LEN: usize = 48;
+
+/// Block ids of a PUT: a 32-character upload tag and a 16-digit sequence
+/// number (multipart ids: `multipart::part_block_id`).
 fn block_id(upload: &str, n: u64) -> Vec<u8> {
-    format!("{upload:.32}{n:016}").into_bytes()
+    let id = format!("{upload:.32}{n:016}").into_bytes();
+    debug_assert_eq!(id.len(), BLOCK_ID_LEN);
+    id
 }
 
 /// Wait for one staged block; hand back its buffer for reuse when nothing
@@ -750,8 +779,11 @@ impl Backend for AzureBackend {
         let (single, blocks) = if ended {
             (first.freeze(), None)
         } else {
+            let upload = format!("{:032x}", rand::random::<u128>());
             let ids = self
-                .put_blocks(&blob, first, &mut body, &mut reader)
+                .put_blocks(&blob, first, false, &mut body, &mut reader, &|n| {
+                    block_id(&upload, n)
+                })
                 .await?;
             (Bytes::new(), Some(ids))
         };
@@ -1220,7 +1252,7 @@ mod tests {
     fn block_ids_have_one_length() {
         let a = block_id(&format!("{:032x}", 1u128), 0);
         let b = block_id(&format!("{:032x}", u128::MAX), 123_456);
-        assert_eq!(a.len(), 48);
+        assert_eq!(a.len(), BLOCK_ID_LEN);
         assert_eq!(a.len(), b.len());
     }
 

@@ -27,6 +27,9 @@ const EXPIRES: &str = "bg_expires";
 /// The S3 ETag of an object whose ETag is not the MD5 of its bytes
 /// (multipart objects).
 pub const ETAG: &str = "bg_etag";
+/// The multipart upload that produced the object (so that a retried
+/// CompleteMultipartUpload recognises its own commit).
+pub const UPLOAD: &str = "bg_upload";
 /// ADLS Gen2 marks directories with this metadata entry.
 const HDI_ISFOLDER: &str = "hdi_isfolder";
 
@@ -126,6 +129,7 @@ pub struct Decoded {
     pub expires: Option<String>,
     pub checksum: Option<StoredChecksum>,
     pub etag: Option<String>,
+    pub upload: Option<String>,
     pub is_folder: bool,
 }
 
@@ -151,6 +155,8 @@ pub fn from_azure<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> Deco
             d.expires = Some(value.to_owned()).filter(|v| !v.is_empty());
         } else if lower == ETAG {
             d.etag = Some(value.to_owned());
+        } else if lower == UPLOAD {
+            d.upload = Some(value.to_owned());
         } else if let Some(alg) = lower.strip_prefix(CHECKSUM) {
             d.checksum = Some(StoredChecksum {
                 algorithm: alg.to_ascii_uppercase(),
@@ -208,6 +214,8 @@ pub struct BlobProps {
     /// With quotes, as Azure sends it.
     pub azure_etag: String,
     pub is_folder: bool,
+    /// The multipart upload that committed this blob, if one did.
+    pub upload: Option<String>,
 }
 
 /// Read properties from a Get Blob Properties or Get Blob response.
@@ -244,6 +252,7 @@ pub fn from_headers(headers: &Headers, size: u64) -> BlobProps {
         },
         azure_etag,
         is_folder: decoded.is_folder,
+        upload: decoded.upload,
     }
 }
 
