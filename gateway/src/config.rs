@@ -1,6 +1,10 @@
-//! Command line and environment configuration (the interface contract in
-//! the design's ARCHITECTURE.md): flags, with `BLOBGATE_*` variables as
-//! their fallbacks.
+//! Command line, environment and file configuration (the interface
+//! contract in the design's ARCHITECTURE.md).
+//!
+//! Precedence, highest first: a flag, its `BLOBGATE_*` variable, the TOML
+//! file given by `--config` (keys are the flag names, `-` or `_`), the
+//! default. Unknown keys and bad values in the file are errors that name
+//! the file and the key.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +46,10 @@ pub enum BackendKind {
 
 #[derive(Debug, Args)]
 pub struct ServeOptions {
+    /// TOML file with any of these options (keys are the flag names);
+    /// flags and environment variables override it.
+    #[arg(long, env = "BLOBGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "BLOBGATE_LISTEN", default_value = "127.0.0.1:9000")]
     pub listen: SocketAddr,
@@ -92,6 +100,89 @@ pub struct ServeOptions {
     /// Root secret key.
     #[arg(long, env = "BLOBGATE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+}
+
+/// Why the command line or the configuration file cannot be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// From the command line (including --help and --version, which exit 0).
+    Cli(clap::Error),
+    /// From the configuration file.
+    File(String),
+}
+
+/// Parse the command line, completed from the `--config` file.
+pub fn load(args: Vec<std::ffi::OsString>) -> Result<Cli, ConfigError> {
+    use clap::parser::ValueSource;
+    use clap::CommandFactory;
+
+    let cli = Cli::try_parse_from(&args).map_err(ConfigError::Cli)?;
+    let Command::Serve(options) = &cli.command;
+    let Some(path) = options.config.clone() else {
+        return Ok(cli);
+    };
+    let shown = path.display().to_string();
+    let file_error = |what: String| ConfigError::File(format!("config file {shown}: {what}"));
+    let text = std::fs::read_to_string(&path).map_err(|e| file_error(e.to_string()))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+
+    let matches = Cli::command()
+        .try_get_matches_from(&args)
+        .map_err(ConfigError::Cli)?;
+    let given = matches
+        .subcommand_matches("serve")
+        .ok_or_else(|| file_error("only `serve` reads a config file".into()))?;
+    let command = Cli::command();
+    let serve = command
+        .find_subcommand("serve")
+        .ok_or_else(|| file_error("no serve command".into()))?;
+    let mut extra: Vec<std::ffi::OsString> = Vec::new();
+    for (key, value) in &table {
+        let long = key.replace('_', "-");
+        let arg = serve
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long.as_str()) && long != "config")
+            .ok_or_else(|| {
+                let known: Vec<String> = serve
+                    .get_arguments()
+                    .filter_map(|a| a.get_long())
+                    .filter(|l| *l != "config" && *l != "help")
+                    .map(|l| l.replace('-', "_"))
+                    .collect();
+                file_error(format!("unknown key `{key}` (known: {})", known.join(", ")))
+            })?;
+        let text = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            _ => {
+                return Err(file_error(format!(
+                    "`{key}` must be a string, a number or a boolean"
+                )))
+            }
+        };
+        let flag = [format!("--{long}"), text];
+        // The value alone, so that an error names the file's key.
+        let alone = ["blobgate", "serve"]
+            .into_iter()
+            .map(String::from)
+            .chain(flag.clone());
+        if let Err(e) = Cli::try_parse_from(alone) {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            return Err(file_error(format!("`{key}`: {first}")));
+        }
+        // Flags and variables win over the file.
+        let source = given.value_source(arg.get_id().as_str());
+        if matches!(source, None | Some(ValueSource::DefaultValue)) {
+            extra.extend(flag.into_iter().map(Into::into));
+        }
+    }
+    let mut all = args;
+    all.extend(extra);
+    Cli::try_parse_from(all).map_err(ConfigError::Cli)
 }
 
 /// Root credentials and whether they are the development pair.
@@ -154,5 +245,86 @@ impl ServeOptions {
             header_timeout: idle.min(Duration::from_secs(30)),
             token_key,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(cli: Cli) -> ServeOptions {
+        let Command::Serve(options) = cli.command;
+        options
+    }
+
+    fn args(extra: &[&str]) -> Vec<std::ffi::OsString> {
+        ["blobgate", "serve"]
+            .iter()
+            .chain(extra)
+            .map(Into::into)
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    fn error(r: Result<Cli, ConfigError>) -> String {
+        match r {
+            Err(ConfigError::File(m)) => m,
+            Err(ConfigError::Cli(e)) => e.to_string(),
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn file_fills_what_flags_leave() {
+        let f = file(
+            "cache_size_mib = 7\nregion = \"eu-north-1\"\ncache-revalidate-secs = 0.5\nbackend = \"fs\"\n",
+        );
+        let path = f.path().to_str().unwrap();
+        let o = serve(load(args(&["--config", path])).unwrap());
+        assert_eq!(o.cache_size_mib, 7);
+        assert_eq!(o.region, "eu-north-1");
+        assert_eq!(o.cache_revalidate_secs, 0.5);
+        // A flag wins over the file; untouched options keep their defaults.
+        let o = serve(load(args(&["--config", path, "--region", "us-west-2"])).unwrap());
+        assert_eq!(o.region, "us-west-2");
+        assert_eq!(o.cache_size_mib, 7);
+        assert_eq!(o.idle_timeout, 60);
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        // The only test that sets this variable.
+        std::env::set_var("BLOBGATE_DOMAIN", "from-env.example");
+        let f = file("domain = \"from-file.example\"\n");
+        let o = serve(load(args(&["--config", f.path().to_str().unwrap()])).unwrap());
+        std::env::remove_var("BLOBGATE_DOMAIN");
+        assert_eq!(o.domain.as_deref(), Some("from-env.example"));
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let cases = [
+            ("cache_sise_mib = 1\n", "unknown key `cache_sise_mib`"),
+            (
+                "cache_size_mib = \"lots\"\n",
+                "`cache_size_mib`: invalid value 'lots'",
+            ),
+            ("backend = \"s3\"\n", "`backend`: invalid value 's3'"),
+            ("region = [1]\n", "`region` must be a string"),
+            ("region = \n", "config file"),
+        ];
+        for (text, want) in cases {
+            let f = file(text);
+            let got = error(load(args(&["--config", f.path().to_str().unwrap()])));
+            assert!(got.contains(want), "{text:?}: {got}");
+            assert!(got.contains(f.path().to_str().unwrap()), "{got}");
+        }
+        let got = error(load(args(&["--config", "/nonexistent/blobgate.toml"])));
+        assert!(got.contains("/nonexistent/blobgate.toml"), "{got}");
     }
 }

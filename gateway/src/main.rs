@@ -5,13 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blobgate::access::AccessControl;
-use blobgate::config::{BackendKind, Cli, Command, ServeOptions};
+use blobgate::config::{self, BackendKind, Command, ConfigError, ServeOptions};
 use blobgate::server::{self, Gateway};
 use blobgate::storage::azure::{AzureBackend, AzureSettings};
 use blobgate::storage::cache::CachedBackend;
 use blobgate::storage::fs::FsBackend;
 use blobgate::storage::Backend;
-use clap::Parser;
 
 /// How often the users file is checked for changes.
 const USERS_FILE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -31,7 +30,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let cli = match config::load(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(ConfigError::Cli(e)) => e.exit(),
+        Err(ConfigError::File(message)) => {
+            eprintln!("blobgate: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
