@@ -94,6 +94,24 @@ pub struct ServeOptions {
     /// time.
     #[arg(long, env = "BLOBGATE_CACHE_REVALIDATE_SECS", default_value_t = 2.0)]
     pub cache_revalidate_secs: f64,
+    /// Most open client connections; beyond, a new connection gets one
+    /// 503 SlowDown answer and is closed.
+    #[arg(long, env = "BLOBGATE_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Most requests handled at once; beyond, 503 SlowDown.
+    #[arg(long, env = "BLOBGATE_MAX_REQUESTS", default_value_t = 1024)]
+    pub max_requests: usize,
+    /// Largest request head (request line and headers), in KiB.
+    #[arg(long, env = "BLOBGATE_MAX_HEADER_KIB", default_value_t = 64)]
+    pub max_header_kib: usize,
+    /// On SIGTERM, seconds to go on serving while /-/health/ready answers
+    /// 503 (so load balancers stop sending), before new connections are
+    /// refused.
+    #[arg(long, env = "BLOBGATE_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    pub shutdown_delay_secs: u64,
+    /// Then, seconds open requests get to finish before the process exits.
+    #[arg(long, env = "BLOBGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
     /// Root access key id (with BLOBGATE_SECRET_KEY).
     #[arg(long, env = "BLOBGATE_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,
@@ -244,6 +262,13 @@ impl ServeOptions {
             write_timeout: idle,
             header_timeout: idle.min(Duration::from_secs(30)),
             token_key,
+            limits: crate::server::Limits {
+                max_connections: self.max_connections.max(1),
+                max_requests: self.max_requests.max(1),
+                max_header_bytes: self.max_header_kib.saturating_mul(1024),
+                shutdown_delay: Duration::from_secs(self.shutdown_delay_secs),
+                shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            },
         }
     }
 }

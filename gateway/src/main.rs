@@ -100,11 +100,11 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let gateway = Arc::new(Gateway {
-        config: options.gateway_config(&root),
-        access: access.clone(),
+    let gateway = Arc::new(Gateway::new(
+        options.gateway_config(&root),
+        access.clone(),
         backend,
-    });
+    ));
     spawn_upload_sweeper(
         gateway.backend.clone(),
         Duration::from_secs(options.multipart_expiry_hours.max(1) * 3600),

@@ -35,6 +35,36 @@ pub struct GatewayConfig {
     pub header_timeout: Duration,
     /// Key protecting continuation tokens (the same on every replica).
     pub token_key: [u8; 32],
+    /// Limits; beyond them clients get 503 SlowDown.
+    pub limits: Limits,
+}
+
+/// Connection and request limits, and how shutdown proceeds.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open client connections.
+    pub max_connections: usize,
+    /// Requests being handled at once (health and metrics not counted).
+    pub max_requests: usize,
+    /// Largest request head (request line and headers).
+    pub max_header_bytes: usize,
+    /// After SIGTERM: how long to go on serving while reporting not ready
+    /// (so that load balancers stop sending), then how long open requests
+    /// may take to finish.
+    pub shutdown_delay: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4096,
+            max_requests: 1024,
+            max_header_bytes: 64 * 1024,
+            shutdown_delay: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Everything a request needs: configuration, access control, storage.
@@ -43,6 +73,35 @@ pub struct Gateway {
     /// Credentials (the CredentialStore) and authorization.
     pub access: Arc<AccessControl>,
     pub backend: Arc<dyn Backend>,
+    /// Set on shutdown: readiness answers 503 from then on.
+    pub draining: std::sync::atomic::AtomicBool,
+    /// Permits for requests being handled.
+    requests: Arc<tokio::sync::Semaphore>,
+}
+
+impl Gateway {
+    pub fn new(
+        config: GatewayConfig,
+        access: Arc<AccessControl>,
+        backend: Arc<dyn Backend>,
+    ) -> Self {
+        let requests = Arc::new(tokio::sync::Semaphore::new(config.limits.max_requests));
+        Gateway {
+            config,
+            access,
+            backend,
+            draining: std::sync::atomic::AtomicBool::new(false),
+            requests,
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn slow_down() -> S3Error {
+    S3Error::new(S3ErrorCode::SlowDown, "Please reduce your request rate.")
 }
 
 /// One authenticated request on its way to a handler.
@@ -68,8 +127,17 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let limits = gateway.config.limits.clone();
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut draining_until: Option<tokio::time::Instant> = None;
     loop {
+        let deadline = async {
+            match draining_until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -79,31 +147,58 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut shutdown, if draining_until.is_none() => {
+                gateway.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(delay_s = limits.shutdown_delay.as_secs_f64(), "shutting down: not ready");
+                draining_until = Some(tokio::time::Instant::now() + limits.shutdown_delay);
+                continue;
+            }
+            () = deadline => break,
         };
         let _ = stream.set_nodelay(true);
         let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
         stream.set_write_timeout(Some(gateway.config.write_timeout));
         let io = TokioIo::new(Box::pin(stream));
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(gateway.config.header_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .keep_alive(true);
+        // Over the connection limit: one 503 SlowDown, then the connection
+        // closes (a reset would look like a network fault to the client).
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            let service = service_fn(|_req| async {
+                let mut r = error_response(&slow_down(), "/", &new_request_id(), false);
+                r.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                Ok::<_, Infallible>(r)
+            });
+            let conn = http.keep_alive(false).serve_connection(io, service);
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            continue;
+        };
         let gw = gateway.clone();
         let service = service_fn(move |req| handle(gw.clone(), peer, req));
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(gateway.config.header_timeout)
-            .keep_alive(true)
-            .serve_connection(io, service);
-        let conn = graceful.watch(conn);
+        let conn = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(permit);
         });
     }
-    tracing::info!("shutting down: waiting for open requests");
+    // No new connections from here on; open requests may finish.
+    drop(listener);
+    tracing::info!(
+        grace_s = limits.shutdown_grace.as_secs_f64(),
+        "shutting down: waiting for open requests"
+    );
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(30)) => {
-            tracing::warn!("open requests did not finish in 30s");
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("open requests did not finish within the grace period");
         }
     }
     Ok(())
@@ -128,7 +223,19 @@ async fn handle(
         let resource = req.uri().path().to_owned();
         let is_head = req.method() == Method::HEAD;
         let sent_body = has_body(&req);
-        let mut response = match serve_request(&gateway, peer, req).await {
+        let operator = req.uri().path().starts_with("/-/");
+        // Held while the request is handled (operator endpoints are free).
+        let permit = match operator {
+            true => None,
+            false => gateway.requests.clone().try_acquire_owned().ok(),
+        };
+        let result = if operator || permit.is_some() {
+            serve_request(&gateway, peer, req).await
+        } else {
+            Err(slow_down())
+        };
+        drop(permit);
+        let mut response = match result {
             Ok(r) => r,
             Err(e) => error_response(&e, &resource, &request_id, is_head),
         };

@@ -31,6 +31,9 @@ pub async fn handle(
     }
     match path {
         "health/live" => Ok(text(StatusCode::OK, "live")),
+        "health/ready" if gateway.is_draining() => {
+            Ok(text(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))
+        }
         "health/ready" => match gateway.backend.ready().await {
             Ok(()) => Ok(text(StatusCode::OK, "ready")),
             Err(e) => {
