@@ -9,7 +9,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sha2::{Digest, Sha256};
 
+use crate::logging::LogFormat;
 use crate::server::GatewayConfig;
+use crate::tls::TlsFiles;
 
 /// Development credentials, accepted only while listening on loopback.
 pub const DEV_ACCESS_KEY: &str = "blobgate-dev";
@@ -73,6 +75,16 @@ pub struct ServeOptions {
     /// many hours (Azure drops their uncommitted blocks after 7 days).
     #[arg(long, env = "BLOBGATE_MULTIPART_EXPIRY_HOURS", default_value_t = 168)]
     pub multipart_expiry_hours: u64,
+    /// Log line format: text, or one JSON object per line.
+    #[arg(long, env = "BLOBGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// TLS certificate chain (PEM), with --tls-key: serve HTTPS. Reloaded
+    /// when the file changes.
+    #[arg(long, env = "BLOBGATE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1), with --tls-cert.
+    #[arg(long, env = "BLOBGATE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Root access key id (with BLOBGATE_SECRET_KEY).
     #[arg(long, env = "BLOBGATE_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,
@@ -109,6 +121,17 @@ impl ServeOptions {
                 self.listen
             )),
             _ => Err("set both BLOBGATE_ACCESS_KEY and BLOBGATE_SECRET_KEY, or neither".into()),
+        }
+    }
+
+    /// The TLS files, when HTTPS is asked for.
+    pub fn tls_files(&self) -> Result<Option<TlsFiles>, String> {
+        let given = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+        match (given(&self.tls_cert), given(&self.tls_key)) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err("--tls-cert needs --tls-key (BLOBGATE_TLS_KEY) too".into()),
+            (None, Some(_)) => Err("--tls-key needs --tls-cert (BLOBGATE_TLS_CERT) too".into()),
         }
     }
 

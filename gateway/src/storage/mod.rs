@@ -8,6 +8,7 @@
 
 pub mod azure;
 pub mod fs;
+pub mod metered;
 pub mod multipart;
 pub mod names;
 
