@@ -152,3 +152,37 @@ impl ServeOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeOptions {
+        let cli = Cli::try_parse_from(["blobgate", "serve"].iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Serve(o) => o,
+        }
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs() {
+        assert!(serve(&[]).tls_files().unwrap().is_none());
+        let both = serve(&["--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .tls_files()
+            .unwrap()
+            .unwrap();
+        assert_eq!(both.cert, PathBuf::from("c.pem"));
+        assert_eq!(both.key, PathBuf::from("k.pem"));
+        let e = serve(&["--tls-cert", "c.pem"]).tls_files().unwrap_err();
+        assert!(e.contains("--tls-key"), "{e}");
+        let e = serve(&["--tls-key", "k.pem"]).tls_files().unwrap_err();
+        assert!(e.contains("--tls-cert"), "{e}");
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!(serve(&[]).log_format, LogFormat::Text);
+        assert_eq!(serve(&["--log-format", "json"]).log_format, LogFormat::Json);
+        assert!(Cli::try_parse_from(["blobgate", "serve", "--log-format", "xml"]).is_err());
+    }
+}

@@ -2,8 +2,8 @@
 //! reloaded when the files change (as cert-manager rotates a Kubernetes
 //! Secret), each new handshake presenting the newest valid pair.
 //!
-//! The files are polled: a change of either file's modification time,
-//! size or inode triggers a reload. A pair that does not load (unreadable,
+//! The files are polled: a change in either file's contents triggers a
+//! reload. A pair that does not load (unreadable,
 //! not PEM, key not matching the certificate, e.g. while one file has been
 //! replaced and the other not yet) is logged and the previous certificate
 //! stays in use.
@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -32,27 +32,12 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// What identifies one version of a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-}
-
-fn stamp(path: &Path) -> Option<FileStamp> {
-    // Follows symlinks: Kubernetes swaps the `..data` link of a Secret
-    // volume, which changes the target and so its stamp.
-    let meta = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some(FileStamp {
-        modified: meta.modified().ok(),
-        len: meta.len(),
-        inode,
-    })
+/// The contents of a file as last read (`None`: unreadable). Certificate
+/// files are small, so comparing contents is cheap, and unlike timestamps
+/// it sees every change, however quick.
+fn contents(path: &Path) -> Option<Vec<u8>> {
+    // Follows symlinks, as Kubernetes' `..data` link of a Secret volume.
+    std::fs::read(path).ok()
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -145,14 +130,14 @@ impl Tls {
         let resolver = self.resolver.clone();
         let provider = self.provider.clone();
         let files = self.files.clone();
+        let read = move |files: &TlsFiles| (contents(&files.cert), contents(&files.key));
+        let mut seen = read(&files);
         tokio::spawn(async move {
-            let stamps = || (stamp(&files.cert), stamp(&files.key));
-            let mut seen = stamps();
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let now = stamps();
+                let now = read(&files);
                 if now == seen {
                     continue;
                 }
@@ -184,6 +169,84 @@ mod tests {
         }
     }
 
+    fn testdata(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/tls")
+            .join(name)
+    }
+
+    fn pair(name: &str) -> TlsFiles {
+        TlsFiles {
+            cert: testdata(&format!("{name}.crt")),
+            key: testdata(&format!("{name}.key")),
+        }
+    }
+
+    #[test]
+    fn a_matching_pair_loads_and_a_mismatched_one_does_not() {
+        let a = load(&pair("a"), &provider()).unwrap();
+        assert_eq!(a.cert.len(), 1);
+        let mixed = TlsFiles {
+            cert: testdata("a.crt"),
+            key: testdata("b.key"),
+        };
+        let e = load(&mixed, &provider()).unwrap_err();
+        assert!(e.contains("a.crt") && e.contains("b.key"), "{e}");
+        let e = load(
+            &TlsFiles {
+                cert: testdata("a.crt"),
+                key: testdata("a.crt"),
+            },
+            &provider(),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("--tls-key "), "{e}");
+    }
+
+    /// Whether `check` holds within two seconds.
+    async fn eventually(check: impl Fn() -> bool) -> bool {
+        for _ in 0..200 {
+            if check() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn changed_files_are_served_and_broken_ones_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(dir.path());
+        let install = |name: &str| {
+            for (from, to) in [(".key", &f.key), (".crt", &f.cert)] {
+                let tmp = to.with_extension("tmp");
+                std::fs::copy(testdata(&format!("{name}{from}")), &tmp).unwrap();
+                std::fs::rename(&tmp, to).unwrap();
+            }
+        };
+        install("a");
+        let tls = Tls::new(f.clone()).unwrap();
+        let served = || tls.resolver.get().cert[0].clone();
+        let a = served();
+        let metrics = Metrics::new();
+        tls.spawn_reloader(Duration::from_millis(20), metrics.clone());
+        // A broken pair: the previous certificate stays.
+        std::fs::copy(testdata("b.key"), &f.key).unwrap();
+        let errors = || {
+            String::from_utf8(metrics.render())
+                .unwrap()
+                .contains("blobgate_tls_reloads_total{result=\"error\"}")
+        };
+        assert!(eventually(errors).await);
+        assert_eq!(served(), a);
+        // The matching certificate arrives: it is served.
+        std::fs::copy(testdata("b.crt"), &f.cert).unwrap();
+        assert!(eventually(|| served() != a).await);
+        let b = load(&pair("b"), &provider()).unwrap();
+        assert_eq!(served(), b.cert[0]);
+    }
+
     #[test]
     fn missing_or_garbage_files_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
@@ -196,16 +259,8 @@ mod tests {
     }
 
     #[test]
-    fn stamps_change_when_a_file_is_replaced() {
+    fn unreadable_files_have_no_contents() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        std::fs::write(&path, "one").unwrap();
-        let first = stamp(&path);
-        let tmp = dir.path().join("g");
-        std::fs::write(&tmp, "two").unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-        assert_ne!(first, stamp(&path));
-        assert!(first.is_some());
-        assert_eq!(stamp(&dir.path().join("missing")), None);
+        assert_eq!(contents(&dir.path().join("missing")), None);
     }
 }
