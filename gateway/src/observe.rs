@@ -196,8 +196,14 @@ impl Observation {
     /// has been sent.
     pub fn respond(mut self, response: Response<ResponseBody>) -> Response<ResponseBody> {
         self.status = response.status().as_u16();
+        // A streamed body does not know its length; its Content-Length does.
+        let announced = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         response.map(|inner| {
             ObservedBody {
+                length: announced.or(inner.size_hint().exact()),
                 inner,
                 observation: self,
             }
@@ -245,7 +251,17 @@ impl Drop for Observation {
 /// A response body that counts what it sends and finishes the request.
 struct ObservedBody {
     inner: ResponseBody,
+    /// The body's length, when known in advance: hyper stops polling a
+    /// body once it has sent that many bytes.
+    length: Option<u64>,
     observation: Observation,
+}
+
+impl ObservedBody {
+    /// Whether everything has been sent.
+    fn sent_all(&self) -> bool {
+        self.inner.is_end_stream() || self.length == Some(self.observation.sent)
+    }
 }
 
 impl Body for ObservedBody {
@@ -265,7 +281,7 @@ impl Body for ObservedBody {
                     this.observation.sent += n;
                     this.observation.metrics.sent_bytes.inc_by(n);
                 }
-                if this.inner.is_end_stream() {
+                if this.sent_all() {
                     this.observation.finish(true);
                 }
             }
@@ -288,7 +304,7 @@ impl Drop for ObservedBody {
     fn drop(&mut self) {
         // A body hyper never polled (HEAD, empty) ended; one dropped
         // part-way did not.
-        let complete = self.inner.is_end_stream();
+        let complete = self.sent_all();
         self.observation.finish(complete);
     }
 }
@@ -355,6 +371,35 @@ mod tests {
                 .get(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_of_known_length_is_complete_when_all_is_sent() {
+        use http_body_util::StreamBody;
+        let metrics = Metrics::new();
+        let obs = Observation::start(metrics.clone(), Span::none());
+        // Like a GetObject body: a stream of unknown length, and a
+        // Content-Length header.
+        let chunks: Vec<Result<Frame<Bytes>, S3Error>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"ab"))),
+            Ok(Frame::data(Bytes::from_static(b"cd"))),
+        ];
+        let body = StreamBody::new(futures_util::stream::iter(chunks)).boxed_unsync();
+        let mut response = Response::new(body);
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(4));
+        let mut response = obs.respond(response).into_body();
+        // Poll exactly the announced bytes, then drop, as hyper does.
+        let mut got = 0;
+        while got < 4 {
+            let frame = response.frame().await.unwrap().unwrap();
+            got += frame.into_data().unwrap().len();
+        }
+        // Finished (as complete) on the last byte, before the drop.
+        assert_eq!(metrics.requests_in_flight.get(), 0);
+        drop(response);
+        assert_eq!(metrics.sent_bytes.get(), 4);
     }
 
     #[test]
