@@ -13,7 +13,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sha2::{Digest, Sha256};
 
+use crate::logging::LogFormat;
 use crate::server::GatewayConfig;
+use crate::tls::TlsFiles;
 
 /// Development credentials, accepted only while listening on loopback.
 pub const DEV_ACCESS_KEY: &str = "blobgate-dev";
@@ -112,6 +114,16 @@ pub struct ServeOptions {
     /// Then, seconds open requests get to finish before the process exits.
     #[arg(long, env = "BLOBGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// Log line format: text, or one JSON object per line.
+    #[arg(long, env = "BLOBGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// TLS certificate chain (PEM), with --tls-key: serve HTTPS. Reloaded
+    /// when the file changes.
+    #[arg(long, env = "BLOBGATE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1), with --tls-cert.
+    #[arg(long, env = "BLOBGATE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Root access key id (with BLOBGATE_SECRET_KEY).
     #[arg(long, env = "BLOBGATE_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,
@@ -248,6 +260,17 @@ impl ServeOptions {
         }))
     }
 
+    /// The TLS files, when HTTPS is asked for.
+    pub fn tls_files(&self) -> Result<Option<TlsFiles>, String> {
+        let given = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+        match (given(&self.tls_cert), given(&self.tls_key)) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err("--tls-cert needs --tls-key (BLOBGATE_TLS_KEY) too".into()),
+            (None, Some(_)) => Err("--tls-key needs --tls-cert (BLOBGATE_TLS_CERT) too".into()),
+        }
+    }
+
     /// Settings for the request path.
     pub fn gateway_config(&self, root: &RootCredentials) -> GatewayConfig {
         let idle = Duration::from_secs(self.idle_timeout.max(1));
@@ -304,6 +327,13 @@ mod tests {
         }
     }
 
+    fn parsed(args: &[&str]) -> ServeOptions {
+        let cli = Cli::try_parse_from(["blobgate", "serve"].iter().chain(args)).unwrap();
+        match cli.command {
+            Command::Serve(o) => o,
+        }
+    }
+
     #[test]
     fn file_fills_what_flags_leave() {
         let f = file(
@@ -351,5 +381,30 @@ mod tests {
         }
         let got = error(load(args(&["--config", "/nonexistent/blobgate.toml"])));
         assert!(got.contains("/nonexistent/blobgate.toml"), "{got}");
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs() {
+        assert!(parsed(&[]).tls_files().unwrap().is_none());
+        let both = parsed(&["--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .tls_files()
+            .unwrap()
+            .unwrap();
+        assert_eq!(both.cert, PathBuf::from("c.pem"));
+        assert_eq!(both.key, PathBuf::from("k.pem"));
+        let e = parsed(&["--tls-cert", "c.pem"]).tls_files().unwrap_err();
+        assert!(e.contains("--tls-key"), "{e}");
+        let e = parsed(&["--tls-key", "k.pem"]).tls_files().unwrap_err();
+        assert!(e.contains("--tls-cert"), "{e}");
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!(parsed(&[]).log_format, LogFormat::Text);
+        assert_eq!(
+            parsed(&["--log-format", "json"]).log_format,
+            LogFormat::Json
+        );
+        assert!(Cli::try_parse_from(["blobgate", "serve", "--log-format", "xml"]).is_err());
     }
 }

@@ -3,16 +3,21 @@
 //!
 //! Request flow: [`server`] accepts and authenticates, [`router`] names the
 //! operation, [`access`] authorizes it, [`ops`] handles it against a [`storage::Backend`], and every
-//! failure is an [`error::S3Error`] rendered once as S3 XML.
+//! failure is an [`error::S3Error`] rendered once as S3 XML. [`observe`]
+//! gives each request its span, its log line and its [`metrics`].
 
 pub mod access;
 pub mod body;
 pub mod conditions;
 pub mod config;
 pub mod error;
+pub mod logging;
+pub mod metrics;
+pub mod observe;
 pub mod ops;
 pub mod range;
 pub mod router;
 pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod xml;

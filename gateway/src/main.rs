@@ -6,30 +6,21 @@ use std::time::Duration;
 
 use blobgate::access::AccessControl;
 use blobgate::config::{self, BackendKind, Command, ConfigError, ServeOptions};
+use blobgate::metrics::Metrics;
 use blobgate::server::{self, Gateway};
 use blobgate::storage::azure::{AzureBackend, AzureSettings};
 use blobgate::storage::cache::CachedBackend;
 use blobgate::storage::fs::FsBackend;
+use blobgate::storage::metered::MeteredBackend;
 use blobgate::storage::Backend;
+use blobgate::{logging, tls};
 
 /// How often the users file is checked for changes.
 const USERS_FILE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often the TLS certificate and key files are checked for changes.
+const TLS_FILES_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // The Azure SDK logs every failed attempt at info; the
-                // gateway logs what matters about them itself.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new(
-                        "info,typespec_client_core=warn,azure_core=warn",
-                    )
-                }),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = match config::load(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(ConfigError::Cli(e)) => e.exit(),
@@ -38,6 +29,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match &cli.command {
+        Command::Serve(options) => {
+            // Masked in every log line, whatever prints them.
+            let mut secrets = logging::azure_secrets_from_env();
+            secrets.extend(options.secret_key.clone());
+            logging::init(options.log_format, secrets);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,6 +61,8 @@ fn main() -> ExitCode {
 
 async fn run_serve(options: ServeOptions) -> Result<(), String> {
     let root = options.root_credentials()?;
+    let tls_files = options.tls_files()?;
+    let metrics = Metrics::new();
     let backend: Arc<dyn Backend> = match options.backend {
         BackendKind::Fs => Arc::new(FsBackend::open(&options.data_dir).map_err(|e| {
             format!(
@@ -75,6 +76,8 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
             Arc::new(AzureBackend::new(settings)?)
         }
     };
+    let backend: Arc<dyn Backend> = Arc::new(MeteredBackend::new(backend, &metrics));
+    // Cache outside the meter: backend metrics count real backend calls.
     let backend: Arc<dyn Backend> = match options.cache_config()? {
         Some(config) => {
             tracing::info!(
@@ -83,10 +86,19 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
                 revalidate_secs = options.cache_revalidate_secs,
                 "read cache on"
             );
-            Arc::new(CachedBackend::new(backend, config))
+            Arc::new(CachedBackend::new(backend, config).with_metrics(metrics.clone()))
         }
         None => backend,
     };
+    let tls = match tls_files {
+        Some(files) => {
+            let tls = tls::Tls::new(files)?;
+            tls.spawn_reloader(TLS_FILES_POLL, metrics.clone());
+            Some(tls.acceptor)
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let access = Arc::new(AccessControl::new(
         root.access_key.clone(),
         root.secret_key.clone(),
@@ -104,15 +116,17 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
         options.gateway_config(&root),
         access.clone(),
         backend,
+        metrics,
+        tls,
     ));
     spawn_upload_sweeper(
         gateway.backend.clone(),
         Duration::from_secs(options.multipart_expiry_hours.max(1) * 3600),
     );
-    tracing::info!(listen = %local, backend = gateway.backend.kind(), region = %gateway.config.region, "blobgate serving");
+    tracing::info!(listen = %local, scheme, backend = gateway.backend.kind(), region = %gateway.config.region, "blobgate serving");
     if root.development {
         eprintln!(
-            "blobgate: serving S3 on http://{local} with DEVELOPMENT credentials\n  \
+            "blobgate: serving S3 on {scheme}://{local} with DEVELOPMENT credentials\n  \
              access key: {}\n  secret key: {}\n  (set BLOBGATE_ACCESS_KEY and BLOBGATE_SECRET_KEY for real use)",
             root.access_key, root.secret_key
         );

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use blobgate_auth::{AuthError, RequestParts, Verified};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -17,6 +17,8 @@ use tracing::Instrument;
 use crate::access::AccessControl;
 use crate::body::{self, ResponseBody};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::metrics::Metrics;
+use crate::observe::{self, BodyCounter, Observation};
 use crate::ops;
 use crate::router::{self, Endpoint, Query};
 use crate::storage::Backend;
@@ -77,6 +79,9 @@ pub struct Gateway {
     pub draining: std::sync::atomic::AtomicBool,
     /// Permits for requests being handled.
     requests: Arc<tokio::sync::Semaphore>,
+    pub metrics: Arc<Metrics>,
+    /// HTTPS when set (see [`crate::tls`]).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Gateway {
@@ -84,6 +89,8 @@ impl Gateway {
         config: GatewayConfig,
         access: Arc<AccessControl>,
         backend: Arc<dyn Backend>,
+        metrics: Arc<Metrics>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> Self {
         let requests = Arc::new(tokio::sync::Semaphore::new(config.limits.max_requests));
         Gateway {
@@ -92,6 +99,8 @@ impl Gateway {
             backend,
             draining: std::sync::atomic::AtomicBool::new(false),
             requests,
+            metrics,
+            tls,
         }
     }
 
@@ -113,6 +122,8 @@ pub struct S3Request {
     /// The client's address, for policy conditions on further checks (a
     /// copy's source, each key of a batch delete).
     pub peer: Option<std::net::IpAddr>,
+    /// Counts the body's bytes as they are read.
+    pub received: BodyCounter,
 }
 
 fn new_request_id() -> String {
@@ -158,33 +169,29 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
         stream.set_write_timeout(Some(gateway.config.write_timeout));
-        let io = TokioIo::new(Box::pin(stream));
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(gateway.config.header_timeout)
-            .max_buf_size(limits.max_header_bytes.max(8192))
-            .keep_alive(true);
+        let stream = Box::pin(stream);
+        let gw = gateway.clone();
         // Over the connection limit: one 503 SlowDown, then the connection
         // closes (a reset would look like a network fault to the client).
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            let service = service_fn(|_req| async {
-                let mut r = error_response(&slow_down(), "/", &new_request_id(), false);
-                r.headers_mut()
-                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-                Ok::<_, Infallible>(r)
-            });
-            let conn = http.keep_alive(false).serve_connection(io, service);
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            continue;
-        };
-        let gw = gateway.clone();
-        let service = service_fn(move |req| handle(gw.clone(), peer, req));
-        let conn = graceful.watch(http.serve_connection(io, service));
+        let permit = connections.clone().try_acquire_owned().ok();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            let over_limit = permit.is_none();
+            match &gw.tls {
+                None => serve_connection(gw.clone(), peer, stream, watcher, over_limit).await,
+                Some(tls) => {
+                    // The handshake runs here, off the accept loop, within
+                    // the time allowed for request headers.
+                    let handshake = tls.accept(stream);
+                    match tokio::time::timeout(gw.config.header_timeout, handshake).await {
+                        Ok(Ok(tls_stream)) => {
+                            serve_connection(gw.clone(), peer, tls_stream, watcher, over_limit)
+                                .await
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -204,22 +211,47 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serve HTTP/1.1 on one (plain or TLS) connection until it closes.
+async fn serve_connection<IO>(
+    gateway: Arc<Gateway>,
+    peer: SocketAddr,
+    io: IO,
+    watcher: hyper_util::server::graceful::Watcher,
+    over_limit: bool,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(gateway.config.header_timeout)
+        .max_buf_size(gateway.config.limits.max_header_bytes.max(8192))
+        .keep_alive(!over_limit);
+    if over_limit {
+        let service = service_fn(|_req| async {
+            let mut r = error_response(&slow_down(), "/", &new_request_id(), false);
+            r.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            Ok::<_, Infallible>(r)
+        });
+        let _ = http.serve_connection(TokioIo::new(io), service).await;
+        return;
+    }
+    let service = service_fn(move |req| handle(gateway.clone(), peer, req));
+    let conn = http.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
 async fn handle(
     gateway: Arc<Gateway>,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let request_id = new_request_id();
-    let span = tracing::info_span!(
-        "request",
-        id = %request_id,
-        method = %req.method(),
-        path = %req.uri().path(),
-        peer = %peer,
-        op = tracing::field::Empty,
-    );
+    let span = observe::request_span(&request_id, &req, peer);
+    let mut observation = Observation::start(gateway.metrics.clone(), span.clone());
     async move {
-        let started = Instant::now();
         let resource = req.uri().path().to_owned();
         let is_head = req.method() == Method::HEAD;
         let sent_body = has_body(&req);
@@ -230,7 +262,7 @@ async fn handle(
             false => gateway.requests.clone().try_acquire_owned().ok(),
         };
         let result = if operator || permit.is_some() {
-            serve_request(&gateway, peer, req).await
+            serve_request(&gateway, peer, req, &mut observation).await
         } else {
             Err(slow_down())
         };
@@ -251,12 +283,8 @@ async fn handle(
             headers.insert("x-amz-id-2", v);
         }
         headers.insert(http::header::SERVER, HeaderValue::from_static("blobgate"));
-        tracing::info!(
-            status = response.status().as_u16(),
-            ms = started.elapsed().as_millis() as u64,
-            "done"
-        );
-        Ok(response)
+        // Logged and counted once the body has been sent.
+        Ok(observation.respond(response))
     }
     .instrument(span)
     .await
@@ -309,11 +337,33 @@ async fn serve_request(
     gateway: &Gateway,
     peer: SocketAddr,
     req: Request<Incoming>,
+    observation: &mut Observation,
 ) -> Result<Response<ResponseBody>, S3Error> {
     if let Some(path) = req.uri().path().strip_prefix("/-/") {
+        observation.probe(ops::health::operation(path));
         return ops::health::handle(gateway, req.method(), path).await;
     }
     let (parts, body) = req.into_parts();
+    let query = Query::parse(parts.uri.query());
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.host().map(str::to_owned));
+    // Routed before authentication only to name the operation in logs and
+    // metrics: an authentication failure still comes first.
+    let route = router::route(
+        &parts.method,
+        host.as_deref(),
+        parts.uri.path(),
+        &query,
+        parts.headers.contains_key("x-amz-copy-source"),
+        gateway.config.domain.as_deref(),
+    );
+    if let Ok(route) = &route {
+        observation.routed(route);
+    }
     let verified = match blobgate_auth::verify_request(
         &RequestParts {
             method: &parts.method,
@@ -329,22 +379,7 @@ async fn serve_request(
         Err(AuthError::MissingAuthentication) => Verified::anonymous(),
         Err(e) => return Err(e.into()),
     };
-    let query = Query::parse(parts.uri.query());
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| parts.uri.host().map(str::to_owned));
-    let route = router::route(
-        &parts.method,
-        host.as_deref(),
-        parts.uri.path(),
-        &query,
-        parts.headers.contains_key("x-amz-copy-source"),
-        gateway.config.domain.as_deref(),
-    )?;
-    tracing::Span::current().record("op", route.endpoint.name());
+    let route = route?;
     gateway
         .access
         .check(
@@ -368,6 +403,7 @@ async fn serve_request(
         body,
         verified,
         peer: Some(peer.ip()),
+        received: observation.body_counter(),
     };
     match ops::dispatch(gateway, route, request).await {
         Err(e) if e.code == S3ErrorCode::NoSuchKey => match caller {

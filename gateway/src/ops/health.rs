@@ -1,5 +1,6 @@
-//! Unauthenticated operator endpoints under `/-/`: liveness and readiness.
-//! No bucket name starts with `-`, so these never shadow a bucket.
+//! Unauthenticated operator endpoints under `/-/`: liveness, readiness and
+//! the Prometheus metrics. No bucket name starts with `-`, so these never
+//! shadow a bucket.
 
 use http::{Method, Response, StatusCode};
 
@@ -15,6 +16,15 @@ fn text(status: StatusCode, message: &str) -> Response<ResponseBody> {
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// The name of `/-/{path}` in logs and metrics.
+pub fn operation(path: &str) -> &'static str {
+    match path {
+        "health/live" | "health/ready" => "HealthCheck",
+        "metrics" => "GetMetrics",
+        _ => "Unknown",
+    }
 }
 
 /// Serve `/-/{path}`.
@@ -41,6 +51,14 @@ pub async fn handle(
                 Ok(text(StatusCode::SERVICE_UNAVAILABLE, "backend unreachable"))
             }
         },
+        "metrics" => {
+            let mut response = Response::new(body::full(gateway.metrics.render()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            );
+            Ok(response)
+        }
         _ => Ok(text(StatusCode::NOT_FOUND, "not found")),
     }
 }

@@ -99,7 +99,7 @@ pub fn request_body(
     req: S3Request,
 ) -> Result<(ByteStream, ChecksumSource), S3Error> {
     use futures_util::StreamExt;
-    let incoming = IncomingStream::new(req.body);
+    let incoming = req.received.wrap(IncomingStream::new(req.body));
     let (verifying, outcome) =
         blobgate_auth::verify_body(&req.verified, &req.parts.headers, incoming)?;
     let verified = verifying.map(|r| r.map_err(S3Error::from));

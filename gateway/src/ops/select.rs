@@ -21,6 +21,7 @@ use super::request_body;
 use crate::body::{self, ResponseBody};
 use crate::conditions::{Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::metrics::SelectScanned;
 use crate::range::ByteRange;
 use crate::server::{Gateway, S3Request};
 use crate::storage::{Backend, BucketName, ByteStream, GetOptions, ObjectKey};
@@ -49,6 +50,7 @@ pub async fn handle_select_object_content(
     let (body, _) = request_body(gateway, req)?;
     let doc = xml::read_body_capped(body).await?;
     let request = blobgate_sql::request::parse_request(&doc).map_err(s3_error)?;
+    gateway.metrics.select_query();
     let backend = gateway.backend.clone();
     let parquet = matches!(request.input.format, InputFormat::Parquet);
     let execution = if parquet || request.scan_range.is_some() {
@@ -103,8 +105,14 @@ pub async fn handle_select_object_content(
         blobgate_sql::engine::execute(&request, io_stream(object.body)).await
     }
     .map_err(s3_error)?;
+    let scanned = SelectScanned::new(gateway.metrics.clone(), execution.counters.clone());
     let events = blobgate_sql::respond::event_stream(execution, request.request_progress);
-    let mut response = Response::new(body::streamed(Box::pin(events.map(Ok))));
+    // The stream owns `scanned`, which counts the bytes when it is dropped.
+    let events = events.map(move |e| {
+        let _ = &scanned;
+        Ok(e)
+    });
+    let mut response = Response::new(body::streamed(Box::pin(events)));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),

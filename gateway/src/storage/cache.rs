@@ -74,12 +74,27 @@ pub struct CachedBackend {
     entries: moka::future::Cache<Key, Entry>,
     config: CacheConfig,
     stats: Arc<CacheStats>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl CachedBackend {
     pub fn new(inner: Arc<dyn Backend>, config: CacheConfig) -> Self {
+        Self::build(inner, config, None)
+    }
+
+    /// Also count hits, misses, evictions and bytes in the gateway's metrics.
+    pub fn with_metrics(self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Self::build(self.inner, self.config, Some(metrics))
+    }
+
+    fn build(
+        inner: Arc<dyn Backend>,
+        config: CacheConfig,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
+    ) -> Self {
         let stats = Arc::new(CacheStats::default());
         let evicted = stats.clone();
+        let evicted_metrics = metrics.clone();
         let entries = moka::future::Cache::builder()
             .max_capacity(config.capacity_bytes)
             .weigher(|_k: &Key, e: &Entry| {
@@ -91,6 +106,9 @@ impl CachedBackend {
             .eviction_listener(move |_k, _v, cause| {
                 if cause == moka::notification::RemovalCause::Size {
                     evicted.evictions.fetch_add(1, Ordering::Relaxed);
+                    if let Some(m) = &evicted_metrics {
+                        m.cache_eviction();
+                    }
                 }
             })
             .build();
@@ -99,6 +117,7 @@ impl CachedBackend {
             entries,
             config,
             stats,
+            metrics,
         }
     }
 
@@ -110,6 +129,21 @@ impl CachedBackend {
     pub async fn weighted_size(&self) -> u64 {
         self.entries.run_pending_tasks().await;
         self.entries.weighted_size()
+    }
+
+    fn hit(&self) {
+        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.cache_hit();
+        }
+    }
+
+    /// A miss: the backend was asked (a first fetch or a revalidation).
+    fn miss(&self) {
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.cache_miss();
+        }
     }
 
     fn key(bucket: &BucketName, key: &ObjectKey) -> Key {
@@ -142,7 +176,7 @@ impl CachedBackend {
     ) -> Result<(Entry, Option<GetObjectOutput>), S3Error> {
         if let Some(e) = self.entries.get(&Self::key(bucket, key)).await {
             if self.fresh(&e) && (e.bytes.is_some() || !with_bytes || !self.small(&e.meta)) {
-                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                self.hit();
                 return Ok((e, None));
             }
         }
@@ -158,7 +192,7 @@ impl CachedBackend {
                     // Filled by a concurrent request while we waited.
                     if let Some(c) = cached.as_ref().filter(|c| self.fresh(c)) {
                         if c.bytes.is_some() || !with_bytes || !self.small(&c.meta) {
-                            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                            self.hit();
                             *served = Some(c.clone());
                             return Ok(Op::Nop);
                         }
@@ -176,6 +210,9 @@ impl CachedBackend {
                 }
             })
             .await;
+        if let Some(m) = &self.metrics {
+            m.set_cache_bytes(self.entries.weighted_size());
+        }
         match result {
             Ok(_) => served
                 .map(|e| (e, stream))
@@ -229,7 +266,7 @@ impl CachedBackend {
                 Ok(_) => {}
             }
         } else {
-            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+            self.miss();
         }
         if !with_bytes {
             let meta = self

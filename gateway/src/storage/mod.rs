@@ -9,6 +9,7 @@
 pub mod azure;
 pub mod cache;
 pub mod fs;
+pub mod metered;
 pub mod multipart;
 pub mod names;
 

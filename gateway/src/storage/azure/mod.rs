@@ -195,6 +195,7 @@ impl AzureBackend {
                         && started.elapsed() + delay < RETRY_BUDGET =>
                 {
                     tracing::debug!(error = %e, attempt, "retrying an Azure call");
+                    crate::metrics::azure_retry();
                     let jitter = Duration::from_millis(rand::random::<u64>() % 50);
                     tokio::time::sleep(delay + jitter).await;
                     delay *= 3;
