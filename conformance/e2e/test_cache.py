@@ -24,7 +24,7 @@ def pair(tmp_path_factory):
     creds = random_credentials()
     a = start_gateway(workdir, ["--cache-revalidate-secs", str(WINDOW)], cfg=cfg, credentials=creds)
     b = start_gateway(workdir, ["--cache-size-mib", "0"], cfg=cfg, credentials=creds)
-    yield make_s3_client(a), make_s3_client(b)
+    yield make_s3_client(a), make_s3_client(b), a
     stop_gateway(a)
     stop_gateway(b)
 
@@ -34,7 +34,7 @@ def read(s3, bucket, key):
 
 
 def test_own_writes_are_seen_at_once(pair):
-    a, _ = pair
+    a, _, _ = pair
     bucket = unique_bucket_name("cacheown")
     a.create_bucket(Bucket=bucket)
     for i in range(5):
@@ -51,7 +51,7 @@ def test_own_writes_are_seen_at_once(pair):
 
 
 def test_other_writers_are_seen_within_the_window(pair):
-    a, b = pair
+    a, b, _ = pair
     bucket = unique_bucket_name("cacheother")
     a.create_bucket(Bucket=bucket)
     b.put_object(Bucket=bucket, Key="k", Body=b"old")
@@ -73,3 +73,20 @@ def test_other_writers_are_seen_within_the_window(pair):
     with pytest.raises(ClientError) as e:
         read(a, bucket, "k")
     assert client_error(e.value)[0] == 404
+
+
+def test_hits_and_misses_are_in_the_metrics(pair):
+    from test_observability import scrape, value
+
+    a, _, gw = pair
+    bucket = unique_bucket_name("cachemetrics")
+    a.create_bucket(Bucket=bucket)
+    a.put_object(Bucket=bucket, Key="hot", Body=b"x" * 1000)
+    before = scrape(gw)
+    for _ in range(10):
+        assert read(a, bucket, "hot") == b"x" * 1000
+    after = scrape(gw)
+    hits = value(after, "blobgate_cache_hits_total") - value(before, "blobgate_cache_hits_total")
+    misses = value(after, "blobgate_cache_misses_total") - value(before, "blobgate_cache_misses_total")
+    assert misses == 1 and hits == 9, (hits, misses)
+    assert value(after, "blobgate_cache_bytes") >= 1000

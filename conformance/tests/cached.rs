@@ -213,6 +213,7 @@ async fn ranges_and_large_objects() {
     let small: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
     put(&cached, &b, "small", &small).await;
     read(&cached, &b, "small", None).await; // now cached whole
+    assert!(cached.weighted_size().await >= small.len() as u64);
     let r = ByteRange::From {
         first: 10,
         last: Some(99_999),

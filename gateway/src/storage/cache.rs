@@ -211,6 +211,8 @@ impl CachedBackend {
             })
             .await;
         if let Some(m) = &self.metrics {
+            // Misses only: settle moka's bookkeeping so the size is current.
+            self.entries.run_pending_tasks().await;
             m.set_cache_bytes(self.entries.weighted_size());
         }
         match result {
