@@ -364,14 +364,18 @@ async fn run(a: Args) -> Result<(), String> {
         }
     }
     println!("{}", PhaseResult::table_header());
-    // GETs read only keys that their PUT phase wrote (all of them when no
-    // PUT phase ran: the objects are expected to exist already).
+    // GETs read only keys that their PUT phase wrote, and a listing expects
+    // as many keys as were written (when no PUT phase ran, the objects are
+    // expected to exist already).
     let mut written: std::collections::HashMap<String, u64> = Default::default();
     for phase in &phases {
         let mut phase = phase.clone();
-        if matches!(phase.kind, Kind::Get | Kind::Head) {
-            if let Some(&n) = written.get(&phase.prefix) {
-                phase.keys = phase.keys.min(n.max(1));
+        if let Some(&n) = written.get(&phase.prefix) {
+            match phase.kind {
+                Kind::Get | Kind::Head => phase.keys = phase.keys.min(n.max(1)),
+                // A listing must find what the fill phase wrote, no more.
+                Kind::List { .. } => phase.keys = n,
+                _ => {}
             }
         }
         let result = run_phase(&bench, &phase).await;
