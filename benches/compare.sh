@@ -101,6 +101,7 @@ fi
 if want blobgate-az || want rclone-az || want azurite; then
     "$azurite_sh" install >/dev/null
 fi
+bench_started=$SECONDS
 
 # --- servers -------------------------------------------------------------------
 
@@ -273,7 +274,8 @@ fi
 python3 - "$results" <<PY
 import json, sys
 open(sys.argv[1], "a").write(json.dumps({"meta_end": {
-    "loadavg_end": open("/proc/loadavg").read().split()[0], "wall_s": $SECONDS - $started}}) + "\n")
+    "loadavg_end": open("/proc/loadavg").read().split()[0],
+    "wall_s": $SECONDS - $started, "bench_s": $SECONDS - $bench_started}}) + "\n")
 PY
 python3 "$repo/benches/compare_report.py" "$results" | tee "$report"
 say "results: $results; report: $report; $((SECONDS - started)) s"

@@ -77,6 +77,16 @@ def cell(row):
     return text
 
 
+def listed(rows, target, phase):
+    """For a listing phase: how many keys its target's fill phase wrote
+    (Azure targets may not write all 10,000 within the fill's time bound,
+    and Azurite's listing cost grows with the container)."""
+    if not phase.startswith("list-") or phase.startswith("list-fill"):
+        return ""
+    fill = next((r for (t, p), r in rows.items() if t == target and p.startswith("list-fill")), None)
+    return f" ({fill['ops']} keys)" if fill else ""
+
+
 def latency(row):
     if row is None or row["ops"] == 0 or large(row):
         return "-"
@@ -116,7 +126,8 @@ def fs_tables(rows):
     for p in phases(rows, FS):
         g, r, n = rows.get((bg, p)), rows.get((rc, p)), rows.get((ng, p))
         u, cu = unit(rows, p)
-        speed.append([p, u, cell(g), cell(r), cell(n), fmt(ratio(rate(g), rate(r))),
+        speed.append([p, u, cell(g) + listed(rows, bg, p), cell(r) + listed(rows, rc, p),
+                      cell(n), fmt(ratio(rate(g), rate(r))),
                       fmt(ratio(rate(g), rate(n))), latency(g), latency(r), latency(n)])
         cost.append([p, cu, fmt(cpu(g)), fmt(cpu(r)), fmt(cpu(n)), fmt(ratio(cpu(g), cpu(r))),
                      rss(g), rss(r), rss(n)])
@@ -138,7 +149,8 @@ def az_tables(rows):
     for p in phases(rows, AZ):
         g, r, d = rows.get((bg, p)), rows.get((rc, p)), rows.get((az, p))
         u, cu = unit(rows, p)
-        speed.append([p, u, cell(g), cell(r), cell(d), fmt(ratio(rate(g), rate(r))),
+        speed.append([p, u, cell(g) + listed(rows, bg, p), cell(r) + listed(rows, rc, p),
+                      cell(d) + listed(rows, az, p), fmt(ratio(rate(g), rate(r))),
                       fmt(ratio(rate(g), rate(d))), latency(g), latency(r), latency(d)])
         cost.append([p, cu, fmt(cpu(g)), fmt(cpu(r)), fmt(ratio(cpu(g), cpu(r))),
                      fmt(cpu(g, "azurite")), fmt(cpu(r, "azurite")), fmt(cpu(d, "azurite")),
@@ -197,7 +209,8 @@ def main(path):
         "",
         f"Machine: {meta.get('cores')} cores ({meta.get('cpu')}), {meta.get('mem_gib')} GiB, Linux "
         f"{meta.get('kernel')}; load average {meta.get('loadavg_start')} at the start, "
-        f"{meta.get('loadavg_end', '?')} at the end; run took {meta.get('wall_s', '?')} s. "
+        f"{meta.get('loadavg_end', '?')} at the end; the phases took {meta.get('bench_s', '?')} s "
+        f"({meta.get('wall_s', '?')} s with building and installing). "
         f"{meta.get('rclone', '')}; Azurite {meta.get('azurite')}; nginx {meta.get('nginx')}."
         + (f" loadgen extra arguments: `{meta['loadgen_args']}`." if meta.get("loadgen_args") else ""),
     ]
