@@ -116,7 +116,9 @@ def own_azurite(azurite):
 
 
 def _gateway_on(az: Azurite, workdir: Path, key: str | None = None):
-    return start_gateway(workdir, cfg=azure_config(az.env(key), az.endpoint))
+    # Every read revalidated: with the default window an object read in the
+    # last 2 s is served from the cache even while Azure is down.
+    return start_gateway(workdir, ["--cache-revalidate-secs", "0"], cfg=azure_config(az.env(key), az.endpoint))
 
 
 def _client(gw):

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use azure_core::error::ErrorKind;
 use azure_core::http::headers::HeaderName;
-use azure_core::http::{ClientOptions, Etag, RetryOptions, Url};
+use azure_core::http::{ClientOptions, Etag, RetryOptions, Transport, Url};
 use azure_storage_blob::models::{
     BlobClientDownloadOptions, BlobContainerClientListBlobsOptions,
     BlockBlobClientCommitBlockListOptions, BlockBlobClientUploadOptions, BlockLookupList,
@@ -126,6 +126,11 @@ impl AzureBackend {
             per_try_policies: per_try,
             // Retries happen here, where it is known what is idempotent.
             retry: RetryOptions::none(),
+            // One HTTP client (one connection pool, root certificates loaded
+            // once) for every blob client made per request; without it the
+            // SDK builds a new one each time (about 3 ms of CPU and a new
+            // TCP connection per request).
+            transport: Some(Transport::new(azure_core::http::new_http_client(None))),
             ..ClientOptions::default()
         };
         let service = BlobServiceClient::new(
