@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,15 @@ const POLICY_FILE: &str = "@policy";
 const STALE_TMP_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Read buffer for GET bodies.
 const READ_CHUNK: usize = 256 * 1024;
+/// Bodies up to this size are read in the same blocking call as the
+/// metadata (one trip to the blocking pool for a small GET).
+const SMALL_READ: u64 = 256 * 1024;
+
+/// A GET body: read already, or a file positioned at its first byte.
+enum Body {
+    Read(Bytes),
+    Open(File, u64),
+}
 
 /// Objects as files under a data directory.
 pub struct FsBackend {
@@ -150,6 +160,15 @@ impl FsBackend {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(S3Error::no_such_bucket()),
             Err(e) => Err(S3Error::internal(e)),
         }
+    }
+}
+
+/// NoSuchBucket unless the bucket exists (blocking).
+fn check_bucket(bucket_dir: &Path) -> Result<(), S3Error> {
+    match fs::metadata(bucket_dir.join(BUCKET_FILE)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(S3Error::no_such_bucket()),
+        Err(e) => Err(S3Error::internal(e)),
     }
 }
 
@@ -464,9 +483,11 @@ impl Backend for FsBackend {
         key: &ObjectKey,
         conditions: &Conditions,
     ) -> Result<ObjectMeta, S3Error> {
-        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        // One trip to the blocking pool: bucket, object and metadata.
+        let bucket_dir = self.bucket_dir(bucket);
         let key = key.clone();
         let meta = blocking(move || {
+            check_bucket(&bucket_dir)?;
             let (dir, _) = layout::key_dir(&bucket_dir, &key_segments(&key));
             open_object(&dir).map(|(_, meta)| meta)
         })
@@ -481,24 +502,44 @@ impl Backend for FsBackend {
         key: &ObjectKey,
         options: GetOptions,
     ) -> Result<GetObjectOutput, S3Error> {
-        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        let bucket_dir = self.bucket_dir(bucket);
         let key = key.clone();
-        let (file, meta) = blocking(move || {
+        // One trip to the blocking pool for everything up to the body, and
+        // for the body too when it is small.
+        let (meta, range, body) = blocking(move || {
+            check_bucket(&bucket_dir)?;
             let (dir, _) = layout::key_dir(&bucket_dir, &key_segments(&key));
-            open_object(&dir)
+            let (mut file, meta) = open_object(&dir)?;
+            options
+                .conditions
+                .check(&meta.etag, meta.last_modified(), Access::Read)?;
+            let (start, len, range) = match options.range {
+                Some(r) => {
+                    let (first, last) = r.resolve(meta.size)?;
+                    (first, last - first + 1, Some((first, last)))
+                }
+                None => (0, meta.size, None),
+            };
+            file.seek(SeekFrom::Start(start))?;
+            let body = if len <= SMALL_READ {
+                let mut data = Vec::with_capacity(len as usize);
+                io::Read::read_to_end(&mut io::Read::take(&mut file, len), &mut data)?;
+                Body::Read(Bytes::from(data))
+            } else {
+                Body::Open(file, len)
+            };
+            Ok((meta, range, body))
         })
         .await?;
-        options
-            .conditions
-            .check(&meta.etag, meta.last_modified(), Access::Read)?;
-        let (start, len, range) = match options.range {
-            Some(r) => {
-                let (first, last) = r.resolve(meta.size)?;
-                (first, last - first + 1, Some((first, last)))
+        let body: ByteStream = match body {
+            Body::Read(data) => Box::pin(futures_util::stream::once(async move { Ok(data) })),
+            Body::Open(file, len) => {
+                let reader = tokio::fs::File::from_std(file).take(len);
+                let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK)
+                    .map(|r| r.map_err(S3Error::internal));
+                Box::pin(stream)
             }
-            None => (0, meta.size, None),
         };
-        let body = read_stream(file, start, len).await?;
         Ok(GetObjectOutput { meta, range, body })
     }
 
@@ -647,19 +688,6 @@ impl Backend for FsBackend {
     async fn sweep_multipart_uploads(&self, older_than: Duration) -> Result<usize, S3Error> {
         self.mpu_sweep(older_than).await
     }
-}
-
-/// Stream `len` bytes of `file` from `start`.
-async fn read_stream(mut file: File, start: u64, len: u64) -> Result<ByteStream, S3Error> {
-    let file = blocking(move || {
-        file.seek(SeekFrom::Start(start))?;
-        Ok(file)
-    })
-    .await?;
-    let reader = tokio::fs::File::from_std(file).take(len);
-    let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK)
-        .map(|r| r.map_err(S3Error::internal));
-    Ok(Box::pin(stream))
 }
 
 fn random_name() -> String {
