@@ -13,8 +13,8 @@ no test:
    and DeleteObjects with BypassGovernanceRetention. A gateway without
    versioning answers ListObjectVersions with 501, which would turn every
    clean-up into an error; when the suite's own clean-up fails, this falls
-   back to ListObjectsV2 + DeleteObjects + AbortMultipartUpload +
-   DeleteBucket. The data directory (or Azurite) is thrown away after the
+   back to ListObjectsV2 + DeleteObjects (then DeleteObject for whatever
+   DeleteObjects left) + AbortMultipartUpload + DeleteBucket. The data directory (or Azurite) is thrown away after the
    run anyway; this only keeps the last test's teardown from erroring.
 """
 
@@ -85,6 +85,11 @@ def _fallback_nuke(client, bucket):
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        # What DeleteObjects left (keys it could not name: see the README's
+        # findings), one DeleteObject each.
+        for page in paginator.paginate(Bucket=bucket):
+            for o in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=o["Key"])
         uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         for u in uploads:
             client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
