@@ -46,10 +46,10 @@ def load_profile(path):
 
 
 def _matches(nodeid, patterns):
-    # Patterns match the whole node id or its last part (the test's name).
+    # A pattern with "::" matches the whole node id (a module, a class);
+    # any other pattern matches the test's name only.
     name = nodeid.rsplit("::", 1)[-1]
-    return any(fnmatch.fnmatchcase(nodeid, p) or fnmatch.fnmatchcase(name, p)
-               for p in patterns)
+    return any(fnmatch.fnmatchcase(nodeid if "::" in p else name, p) for p in patterns)
 
 
 def pytest_collection_modifyitems(session, config, items):

