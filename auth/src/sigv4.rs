@@ -268,6 +268,19 @@ fn header_str<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// An HTTP `Date`: IMF-fixdate, and the `+0000` / `-0000` / `UTC` zone
+/// spellings that clients (botocore among them) also send.
+fn parse_date_header(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    if let Ok(t) = httpdate::parse_http_date(s) {
+        return Some(t);
+    }
+    ["+0000", "-0000", "UTC"].iter().find_map(|zone| {
+        let head = s.strip_suffix(zone)?;
+        httpdate::parse_http_date(&format!("{head}GMT")).ok()
+    })
+}
+
 fn verify_header_auth(
     req: &RequestParts<'_>,
     value: &str,
@@ -287,7 +300,7 @@ fn verify_header_auth(
         let s = v.to_str().map_err(|_| bad_date())?;
         (s.to_owned(), parse_amz_date(s).ok_or_else(bad_date)?)
     } else if let Some(s) = header_str(req.headers, "date") {
-        let time = httpdate::parse_http_date(s).map_err(|_| bad_date())?;
+        let time = parse_date_header(s).ok_or_else(bad_date)?;
         (format_amz_date(time).ok_or_else(bad_date)?, time)
     } else {
         return Err(bad_date());

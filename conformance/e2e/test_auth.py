@@ -362,3 +362,4 @@ def test_presigned_put_refuses_unsigned_amz_headers(s3, bucket, header, value):
     # Ordinary headers are fine, as in S3.
     r = requests.put(url, data=b"data", headers={"Content-Type": "text/csv"}, timeout=10)
     assert r.status_code == 200, r.content
+

@@ -184,3 +184,14 @@ def test_aws_cli_multipart_copy_and_batch_rm(s3, bucket, aws, tmp_path):
     assert dst.read_bytes() == data
     aws("s3", "rm", "--recursive", f"s3://{bucket}/cli/", config="default")
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_delete_objects_keeps_keys_exactly(s3, bucket):
+    """Keys with surrounding spaces are deleted as sent, never trimmed onto
+    another key (found by ceph s3-tests)."""
+    for k in ["a", " a ", "_ ", " "]:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": " a "}, {"Key": "_ "}, {"Key": " "}]})
+    assert sorted(d["Key"] for d in r["Deleted"]) == [" ", " a ", "_ "]
+    assert "Errors" not in r
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["a"]

@@ -242,6 +242,8 @@ pub fn route(
                 (Method::PUT, None) => Endpoint::CreateBucket,
                 (Method::HEAD, None) => Endpoint::HeadBucket,
                 (Method::DELETE, None) => Endpoint::DeleteBucket,
+                // Browser-based uploads (HTML forms with a signed policy).
+                (Method::POST, None) => Endpoint::NotImplemented("PostObject"),
                 (Method::GET | Method::PUT | Method::DELETE | Method::POST, Some(op)) => {
                     Endpoint::NotImplemented(op)
                 }

@@ -456,3 +456,18 @@ fn presigned_refuses_unsigned_amz_headers() {
         .insert("content-type", "text/plain".parse().unwrap());
     verify(&with_type, sign_time()).unwrap();
 }
+
+#[test]
+fn date_header_zone_spellings() {
+    let want = httpdate::parse_http_date("Fri, 27 Nov 2026 22:54:43 GMT").unwrap();
+    for v in [
+        "Fri, 27 Nov 2026 22:54:43 GMT",
+        "Fri, 27 Nov 2026 22:54:43 -0000",
+        "Fri, 27 Nov 2026 22:54:43 +0000",
+        "Fri, 27 Nov 2026 22:54:43 UTC",
+    ] {
+        assert_eq!(parse_date_header(v), Some(want), "{v}");
+    }
+    assert_eq!(parse_date_header("Fri, 27 Nov 2026 22:54:43 +0100"), None);
+    assert_eq!(parse_date_header("yesterday"), None);
+}
