@@ -199,6 +199,14 @@ def test_list_uploads_prefix_delimiter_markers(s3, bucket):
     assert len(got) == len(keys)
     r = s3.list_multipart_uploads(Bucket=bucket, KeyMarker="b")
     assert [u["Key"] for u in r["Uploads"]] == ["c/d/e", "z"]
+    # Pages of one with a delimiter: a page ending on a common prefix
+    # resumes after it (boto3's paginator fails on a repeated marker).
+    pages = [(sorted(u["Key"] for u in page.get("Uploads", [])),
+              [p["Prefix"] for p in page.get("CommonPrefixes", [])])
+             for page in s3.get_paginator("list_multipart_uploads").paginate(
+                 Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 1})]  # fmt: skip
+    assert [k for ks, _ in pages for k in ks] == ["b", "b", "z"]
+    assert [p for _, ps in pages for p in ps] == ["a/", "c/"]
     for k, v in ids.items():
         for i in v:
             s3.abort_multipart_upload(Bucket=bucket, Key=k, UploadId=i)

@@ -212,16 +212,28 @@ pub fn page_uploads(mut all: Vec<UploadInfo>, query: &UploadsQuery) -> UploadsPa
             }
         },
     };
+    let roll_up = |key: &str| {
+        query.delimiter.as_deref().and_then(|d| {
+            key.get(query.prefix.len()..)?
+                .find(d)
+                .map(|i| key[..query.prefix.len() + i + d.len()].to_owned())
+        })
+    };
+    // A key marker that is itself a common prefix (the NextKeyMarker of a
+    // page that ended on one) skips every upload rolled into it.
+    let skip = query
+        .key_marker
+        .as_deref()
+        .filter(|k| k.starts_with(&query.prefix) && roll_up(k).as_deref() == Some(*k));
     let mut page = UploadsPage::default();
     let mut count = 0;
     let mut last: Option<(String, String)> = None;
-    let mut iter = all.iter().filter(|u| after_marker(u)).peekable();
+    let mut iter = all
+        .iter()
+        .filter(|u| after_marker(u) && !skip.is_some_and(|s| u.key.starts_with(s)))
+        .peekable();
     while let Some(u) = iter.next() {
-        let rolled = query.delimiter.as_deref().and_then(|d| {
-            u.key[query.prefix.len()..]
-                .find(d)
-                .map(|i| u.key[..query.prefix.len() + i + d.len()].to_owned())
-        });
+        let rolled = roll_up(&u.key);
         if count == query.max_uploads {
             page.next = last;
             return page;
@@ -338,6 +350,13 @@ mod tests {
         let p = page_uploads(all.clone(), &q(Some("/"), Some("b"), Some("1"), 10));
         assert_eq!(p.uploads, vec![up("b", "2", 2), up("c", "5", 1)]);
         assert_eq!(p.next, None);
+        // A page that ends on a common prefix resumes after it.
+        let p = page_uploads(all.clone(), &q(Some("/"), None, None, 1));
+        assert_eq!(p.common_prefixes, vec!["a/"]);
+        assert_eq!(p.next, Some(("a/".into(), String::new())));
+        let p = page_uploads(all.clone(), &q(Some("/"), Some("a/"), None, 1));
+        assert_eq!(p.common_prefixes, Vec::<String>::new());
+        assert_eq!(p.uploads, vec![up("b", "1", 1)]);
         let p = page_uploads(all.clone(), &q(None, Some("b"), None, 10));
         assert_eq!(p.uploads, vec![up("c", "5", 1)]);
         let mut pre = q(None, None, None, 10);
