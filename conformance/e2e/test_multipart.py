@@ -212,6 +212,24 @@ def test_list_uploads_prefix_delimiter_markers(s3, bucket):
             s3.abort_multipart_upload(Bucket=bucket, Key=k, UploadId=i)
 
 
+def test_list_uploads_while_aborting_them(s3, bucket):
+    """A cleanup that aborts each page's uploads before asking for the next:
+    the markers then name an upload that is gone, and S3 resumes after it."""
+    for k in ["a", "b", "b", "b", "c"]:
+        s3.create_multipart_upload(Bucket=bucket, Key=k)
+    aborted, kw = [], {}
+    for _ in range(20):
+        r = s3.list_multipart_uploads(Bucket=bucket, MaxUploads=1, **kw)
+        for u in r.get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+            aborted.append(u["Key"])
+        if not r["IsTruncated"]:
+            break
+        kw = {"KeyMarker": r["NextKeyMarker"], "UploadIdMarker": r["NextUploadIdMarker"]}
+    assert aborted == ["a", "b", "b", "b", "c"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
 def test_transfer_manager_round_trip(s3, bucket, tmp_path):
     src = tmp_path / "src.bin"
     data = os.urandom(23 * MiB + 5)
