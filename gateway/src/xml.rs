@@ -118,8 +118,9 @@ impl Element {
 
 /// Parse a document into its root element; any syntax error is MalformedXML.
 pub fn parse(doc: &[u8]) -> Result<Element, S3Error> {
+    // Text is kept as sent: an object key may begin or end with spaces.
+    // Readers of numbers and flags trim what they read.
     let mut reader = quick_xml::Reader::from_reader(doc);
-    reader.config_mut().trim_text(true);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut buf = Vec::new();
@@ -159,6 +160,8 @@ pub fn parse(doc: &[u8]) -> Result<Element, S3Error> {
                 let t = text.unescape().map_err(|_| S3Error::malformed_xml())?;
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&t),
+                    // Whitespace around the root element.
+                    None if t.trim().is_empty() => {}
                     None => return Err(S3Error::malformed_xml()),
                 }
             }
@@ -197,6 +200,17 @@ mod tests {
         let root = parse(doc).unwrap();
         assert_eq!(root.name, "CreateBucketConfiguration");
         assert_eq!(root.child("LocationConstraint").unwrap().text, "eu-west-1");
+    }
+
+    #[test]
+    fn keeps_spaces_in_text() {
+        let doc = b"<?xml version=\"1.0\"?>\n<Delete>\n  <Object><Key> lead</Key></Object>\n  <Object><Key>trail </Key></Object>\n</Delete>\n";
+        let root = parse(doc).unwrap();
+        let keys: Vec<&str> = root
+            .children_named("Object")
+            .map(|o| o.child("Key").unwrap().text.as_str())
+            .collect();
+        assert_eq!(keys, [" lead", "trail "]);
     }
 
     #[test]
