@@ -139,3 +139,58 @@ async fn abort_racing_complete_has_one_winner() {
         }
     }
 }
+
+/// Two identical Completes at once (a client's retry racing its first
+/// attempt): both answer the object made, never NoSuchUpload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_identical_completes_both_succeed() {
+    use blobgate::storage::{CompletedPart, UploadOptions};
+    let (_dir, backend) = backend();
+    let backend = std::sync::Arc::new(backend);
+    let bucket = blobgate_conformance::unique_bucket("mpuretry");
+    backend.create_bucket(&bucket).await.unwrap();
+    for i in 0..100u64 {
+        let key = ObjectKey::parse(&format!("k{i}")).unwrap();
+        let id = backend
+            .create_multipart_upload(&bucket, &key, UploadOptions::default())
+            .await
+            .unwrap();
+        let data = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+        let part = backend
+            .upload_part(
+                &bucket,
+                &key,
+                &id,
+                1,
+                blobgate_conformance::body(vec![data]),
+                64 * 1024,
+            )
+            .await
+            .unwrap();
+        let parts = vec![CompletedPart {
+            part_number: 1,
+            etag: part.etag.clone(),
+        }];
+        let run = |delay: u64| {
+            let (b, bk, k, id, parts) = (
+                backend.clone(),
+                bucket.clone(),
+                key.clone(),
+                id.clone(),
+                parts.clone(),
+            );
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
+                b.complete_multipart_upload(&bk, &k, &id, &parts, &Default::default())
+                    .await
+            })
+        };
+        let (first, second) = (run(0), run((i % 20) * 50));
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        let (first, second) = (
+            first.unwrap_or_else(|e| panic!("{i}: first: {e}")),
+            second.unwrap_or_else(|e| panic!("{i}: second: {e}")),
+        );
+        assert_eq!(first.etag, second.etag, "{i}");
+    }
+}

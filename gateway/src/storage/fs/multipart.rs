@@ -279,14 +279,22 @@ impl FsBackend {
                 return retried(done, &request);
             }
             let record = open_upload(&dir, &key)?;
-            // An upload aborted meanwhile is gone, whatever step noticed.
-            let gone = |e: S3Error| match open_upload(&dir, &key) {
-                Err(now) => now,
-                Ok(_) => e,
+            // A step that failed because the upload was completed (by the
+            // same request, retried) or aborted meanwhile answers as if it
+            // had come after that.
+            let settle = |e: S3Error| -> Result<ObjectMeta, S3Error> {
+                if let Some(done) = read_json::<DoneRecord>(&dir.join(DONE_FILE))? {
+                    return retried(done, &request);
+                }
+                Err(match open_upload(&dir, &key) {
+                    Err(now) => now,
+                    Ok(_) => e,
+                })
             };
-            let assembly = read_parts(&dir)
-                .and_then(|stored| assemble(&parts, &stored))
-                .map_err(gone)?;
+            let assembly = match read_parts(&dir).and_then(|stored| assemble(&parts, &stored)) {
+                Ok(a) => a,
+                Err(e) => return settle(e),
+            };
             let meta = ObjectMeta {
                 size: assembly.size,
                 etag: assembly.etag,
@@ -299,7 +307,9 @@ impl FsBackend {
                 path: tmp_dir.join(format!("complete-{}", random_name())),
                 committed: false,
             };
-            concatenate(&dir, &assembly.parts, &meta, &tmp.path).map_err(gone)?;
+            if let Err(e) = concatenate(&dir, &assembly.parts, &meta, &tmp.path) {
+                return settle(e);
+            }
             let done = DoneRecord {
                 request: request.clone(),
                 meta: meta.clone(),
