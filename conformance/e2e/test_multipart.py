@@ -199,9 +199,35 @@ def test_list_uploads_prefix_delimiter_markers(s3, bucket):
     assert len(got) == len(keys)
     r = s3.list_multipart_uploads(Bucket=bucket, KeyMarker="b")
     assert [u["Key"] for u in r["Uploads"]] == ["c/d/e", "z"]
+    # Pages of one with a delimiter: a page ending on a common prefix
+    # resumes after it (boto3's paginator fails on a repeated marker).
+    pages = [(sorted(u["Key"] for u in page.get("Uploads", [])),
+              [p["Prefix"] for p in page.get("CommonPrefixes", [])])
+             for page in s3.get_paginator("list_multipart_uploads").paginate(
+                 Bucket=bucket, Delimiter="/", PaginationConfig={"PageSize": 1})]  # fmt: skip
+    assert [k for ks, _ in pages for k in ks] == ["b", "b", "z"]
+    assert [p for _, ps in pages for p in ps] == ["a/", "c/"]
     for k, v in ids.items():
         for i in v:
             s3.abort_multipart_upload(Bucket=bucket, Key=k, UploadId=i)
+
+
+def test_list_uploads_while_aborting_them(s3, bucket):
+    """A cleanup that aborts each page's uploads before asking for the next:
+    the markers then name an upload that is gone, and S3 resumes after it."""
+    for k in ["a", "b", "b", "b", "c"]:
+        s3.create_multipart_upload(Bucket=bucket, Key=k)
+    aborted, kw = [], {}
+    for _ in range(20):
+        r = s3.list_multipart_uploads(Bucket=bucket, MaxUploads=1, **kw)
+        for u in r.get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+            aborted.append(u["Key"])
+        if not r["IsTruncated"]:
+            break
+        kw = {"KeyMarker": r["NextKeyMarker"], "UploadIdMarker": r["NextUploadIdMarker"]}
+    assert aborted == ["a", "b", "b", "b", "c"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
 def test_transfer_manager_round_trip(s3, bucket, tmp_path):

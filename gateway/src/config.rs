@@ -192,12 +192,14 @@ pub fn load(args: Vec<std::ffi::OsString>) -> Result<Cli, ConfigError> {
                 )))
             }
         };
-        let flag = [format!("--{long}"), text];
+        // One `--flag=value` word, so that a value starting with `-` (a
+        // secret key) is a value, not another flag.
+        let flag = format!("--{long}={text}");
         // The value alone, so that an error names the file's key.
         let alone = ["blobgate", "serve"]
             .into_iter()
             .map(String::from)
-            .chain(flag.clone());
+            .chain([flag.clone()]);
         if let Err(e) = Cli::try_parse_from(alone) {
             let first = e.to_string();
             let first = first.lines().next().unwrap_or_default();
@@ -207,7 +209,7 @@ pub fn load(args: Vec<std::ffi::OsString>) -> Result<Cli, ConfigError> {
         // Flags and variables win over the file.
         let source = given.value_source(arg.get_id().as_str());
         if matches!(source, None | Some(ValueSource::DefaultValue)) {
-            extra.extend(flag.into_iter().map(Into::into));
+            extra.push(flag.into());
         }
     }
     let mut all = args;
@@ -349,6 +351,14 @@ mod tests {
         assert_eq!(o.region, "us-west-2");
         assert_eq!(o.cache_size_mib, 7);
         assert_eq!(o.idle_timeout, 60);
+    }
+
+    #[test]
+    fn file_values_may_start_with_a_dash() {
+        let f = file("secret_key = \"-Abc+def/ghi\"\nregion = \"--odd\"\n");
+        let o = serve(load(args(&["--config", f.path().to_str().unwrap()])).unwrap());
+        assert_eq!(o.secret_key.as_deref(), Some("-Abc+def/ghi"));
+        assert_eq!(o.region, "--odd");
     }
 
     #[test]

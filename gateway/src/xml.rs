@@ -118,8 +118,8 @@ impl Element {
 
 /// Parse a document into its root element; any syntax error is MalformedXML.
 pub fn parse(doc: &[u8]) -> Result<Element, S3Error> {
-    // Text is kept exactly (an object key may be " a "); whitespace between
-    // elements ends up in the parents' text, which nothing reads.
+    // Text is kept as sent: an object key may begin or end with spaces.
+    // Readers of numbers and flags trim what they read.
     let mut reader = quick_xml::Reader::from_reader(doc);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
@@ -160,6 +160,7 @@ pub fn parse(doc: &[u8]) -> Result<Element, S3Error> {
                 let t = text.unescape().map_err(|_| S3Error::malformed_xml())?;
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&t),
+                    // Whitespace around the root element.
                     None if t.trim().is_empty() => {}
                     None => return Err(S3Error::malformed_xml()),
                 }
@@ -202,14 +203,14 @@ mod tests {
     }
 
     #[test]
-    fn keeps_text_exactly() {
-        let doc = b"<?xml version=\"1.0\"?>\n<Delete>\n  <Object><Key> a </Key></Object>\n  <Object><Key>_ </Key></Object>\n</Delete>\n";
+    fn keeps_spaces_in_text() {
+        let doc = b"<?xml version=\"1.0\"?>\n<Delete>\n  <Object><Key> lead</Key></Object>\n  <Object><Key>trail </Key></Object>\n</Delete>\n";
         let root = parse(doc).unwrap();
         let keys: Vec<&str> = root
             .children_named("Object")
             .map(|o| o.child("Key").unwrap().text.as_str())
             .collect();
-        assert_eq!(keys, [" a ", "_ "]);
+        assert_eq!(keys, [" lead", "trail "]);
     }
 
     #[test]

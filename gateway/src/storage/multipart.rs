@@ -83,10 +83,16 @@ pub struct UploadsPage {
     pub next: Option<(String, String)>,
 }
 
-/// A random, unguessable upload id (URL-safe).
+/// An unguessable upload id (URL-safe) that begins with its creation time
+/// (milliseconds, 12 hex digits), so that ids of one key sort in the order
+/// they were created and a page of uploads can resume after an id that no
+/// longer exists.
 pub fn new_upload_id() -> String {
-    let bytes: [u8; 24] = rand::random();
-    hex::encode(bytes)
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let bytes: [u8; 18] = rand::random();
+    format!("{ms:012x}{}", hex::encode(bytes))
 }
 
 /// Whether `id` can be an upload id at all (anything else is NoSuchUpload
@@ -187,16 +193,15 @@ pub fn page_parts(all: Vec<PartInfo>, marker: u32, max_parts: usize) -> PartsPag
 }
 
 /// One page of ListMultipartUploads from all of a bucket's uploads: sorted
-/// by key (UTF-8 order) then initiation, filtered by prefix, rolled up at
-/// the delimiter, resumed after the markers.
+/// by key (UTF-8 order) then upload id (which begins with the initiation
+/// time), filtered by prefix, rolled up at the delimiter, resumed after the
+/// markers. The markers need not name an upload that still exists (a
+/// client aborting the uploads it lists), as in S3: the uploads of the
+/// marker key that follow are those with greater ids.
 pub fn page_uploads(mut all: Vec<UploadInfo>, query: &UploadsQuery) -> UploadsPage {
     all.retain(|u| u.key.starts_with(&query.prefix));
     all.sort_by(|a, b| {
-        (a.key.as_bytes(), a.initiated_ms, &a.upload_id).cmp(&(
-            b.key.as_bytes(),
-            b.initiated_ms,
-            &b.upload_id,
-        ))
+        (a.key.as_bytes(), a.upload_id.as_bytes()).cmp(&(b.key.as_bytes(), b.upload_id.as_bytes()))
     });
     let after_marker = |u: &UploadInfo| match (&query.key_marker, &query.upload_id_marker) {
         (None, _) => true,
@@ -205,23 +210,31 @@ pub fn page_uploads(mut all: Vec<UploadInfo>, query: &UploadsQuery) -> UploadsPa
             std::cmp::Ordering::Greater => true,
             std::cmp::Ordering::Less => false,
             // Uploads of the marker key come after the marker upload.
-            std::cmp::Ordering::Equal => {
-                let pos = all.iter().position(|x| &x.key == k && &x.upload_id == id);
-                let me = all.iter().position(|x| x.upload_id == u.upload_id);
-                matches!((pos, me), (Some(p), Some(m)) if m > p)
-            }
+            std::cmp::Ordering::Equal => u.upload_id.as_bytes() > id.as_bytes(),
         },
     };
+    let roll_up = |key: &str| {
+        query.delimiter.as_deref().and_then(|d| {
+            key.get(query.prefix.len()..)?
+                .find(d)
+                .map(|i| key[..query.prefix.len() + i + d.len()].to_owned())
+        })
+    };
+    // A key marker that is itself a common prefix (the NextKeyMarker of a
+    // page that ended on one) skips every upload rolled into it.
+    let skip = query
+        .key_marker
+        .as_deref()
+        .filter(|k| k.starts_with(&query.prefix) && roll_up(k).as_deref() == Some(*k));
     let mut page = UploadsPage::default();
     let mut count = 0;
     let mut last: Option<(String, String)> = None;
-    let mut iter = all.iter().filter(|u| after_marker(u)).peekable();
+    let mut iter = all
+        .iter()
+        .filter(|u| after_marker(u) && !skip.is_some_and(|s| u.key.starts_with(s)))
+        .peekable();
     while let Some(u) = iter.next() {
-        let rolled = query.delimiter.as_deref().and_then(|d| {
-            u.key[query.prefix.len()..]
-                .find(d)
-                .map(|i| u.key[..query.prefix.len() + i + d.len()].to_owned())
-        });
+        let rolled = roll_up(&u.key);
         if count == query.max_uploads {
             page.next = last;
             return page;
@@ -338,6 +351,17 @@ mod tests {
         let p = page_uploads(all.clone(), &q(Some("/"), Some("b"), Some("1"), 10));
         assert_eq!(p.uploads, vec![up("b", "2", 2), up("c", "5", 1)]);
         assert_eq!(p.next, None);
+        // A page that ends on a common prefix resumes after it.
+        let p = page_uploads(all.clone(), &q(Some("/"), None, None, 1));
+        assert_eq!(p.common_prefixes, vec!["a/"]);
+        assert_eq!(p.next, Some(("a/".into(), String::new())));
+        let p = page_uploads(all.clone(), &q(Some("/"), Some("a/"), None, 1));
+        assert_eq!(p.common_prefixes, Vec::<String>::new());
+        assert_eq!(p.uploads, vec![up("b", "1", 1)]);
+        // The marker upload may be gone (aborted by the lister).
+        let without: Vec<UploadInfo> = all.iter().filter(|u| u.upload_id != "1").cloned().collect();
+        let p = page_uploads(without, &q(None, Some("b"), Some("1"), 10));
+        assert_eq!(p.uploads, vec![up("b", "2", 2), up("c", "5", 1)]);
         let p = page_uploads(all.clone(), &q(None, Some("b"), None, 10));
         assert_eq!(p.uploads, vec![up("c", "5", 1)]);
         let mut pre = q(None, None, None, 10);
@@ -349,6 +373,8 @@ mod tests {
     fn upload_ids() {
         let id = new_upload_id();
         assert!(plausible_upload_id(&id));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(new_upload_id() > id, "ids sort in creation order");
         assert_ne!(id, new_upload_id());
         for bad in ["", "../x", "a/b", "a b", &"x".repeat(129)] {
             assert!(!plausible_upload_id(bad), "{bad}");

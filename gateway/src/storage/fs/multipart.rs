@@ -26,8 +26,8 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    blocking, commit_checked, key_segments, now_ms, objfile, random_name, sync_dir, FsBackend,
-    TmpFile,
+    blocking, commit_checked, key_segments, lock_bucket, now_ms, objfile, random_name, sync_dir,
+    FsBackend, TmpFile,
 };
 use crate::conditions::Conditions;
 use crate::error::S3Error;
@@ -279,7 +279,22 @@ impl FsBackend {
                 return retried(done, &request);
             }
             let record = open_upload(&dir, &key)?;
-            let assembly = assemble(&parts, &read_parts(&dir)?)?;
+            // A step that failed because the upload was completed (by the
+            // same request, retried) or aborted meanwhile answers as if it
+            // had come after that.
+            let settle = |e: S3Error| -> Result<ObjectMeta, S3Error> {
+                if let Some(done) = read_json::<DoneRecord>(&dir.join(DONE_FILE))? {
+                    return retried(done, &request);
+                }
+                Err(match open_upload(&dir, &key) {
+                    Err(now) => now,
+                    Ok(_) => e,
+                })
+            };
+            let assembly = match read_parts(&dir).and_then(|stored| assemble(&parts, &stored)) {
+                Ok(a) => a,
+                Err(e) => return settle(e),
+            };
             let meta = ObjectMeta {
                 size: assembly.size,
                 etag: assembly.etag,
@@ -292,7 +307,9 @@ impl FsBackend {
                 path: tmp_dir.join(format!("complete-{}", random_name())),
                 committed: false,
             };
-            concatenate(&dir, &assembly.parts, &meta, &tmp.path)?;
+            if let Err(e) = concatenate(&dir, &assembly.parts, &meta, &tmp.path) {
+                return settle(e);
+            }
             let done = DoneRecord {
                 request: request.clone(),
                 meta: meta.clone(),
@@ -333,11 +350,14 @@ impl FsBackend {
         key: &ObjectKey,
         upload_id: &str,
     ) -> Result<(), S3Error> {
-        self.existing_bucket_dir(bucket).await?;
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
         let dir = self.upload_dir(bucket, upload_id)?;
         let key = key.clone();
         let tmp_dir = self.tmp_dir();
         blocking(move || {
+            // Under the lock a Complete commits under: an abort never
+            // lands between the object's rename and its `@done`.
+            let _lock = lock_bucket(&bucket_dir)?;
             open_upload(&dir, &key)?;
             match remove_dir_via_tmp(&dir, &tmp_dir) {
                 Ok(()) => Ok(()),
