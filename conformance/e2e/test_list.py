@@ -353,3 +353,32 @@ def test_control_characters_in_keys_survive_plain_xml(gateway, s3, bucket):
     assert r.status == 200, r
     assert b"&#13;" in r.body
     assert sorted(xml_findall_text(r.body, "Contents/Key")) == sorted(keys)
+
+
+def test_list_object_versions_of_an_unversioned_bucket(s3, bucket):
+    """Every object once, as its `null` version; what cleanup tools (boto3's
+    object_versions, Terraform force_destroy) walk before deleting."""
+    import boto3
+
+    keys = ["a", "b/1", "b/2", "c d"]
+    for k in keys:
+        s3.put_object(Bucket=bucket, Key=k, Body=k.encode())
+    r = s3.list_object_versions(Bucket=bucket)
+    assert [(v["Key"], v["VersionId"], v["IsLatest"], v["Size"]) for v in r["Versions"]] == [
+        (k, "null", True, len(k)) for k in keys]
+    assert "DeleteMarkers" not in r
+    r = s3.list_object_versions(Bucket=bucket, Delimiter="/")
+    assert [v["Key"] for v in r["Versions"]] == ["a", "c d"]
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["b/"]
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, PaginationConfig={"PageSize": 1})
+    assert [v["Key"] for page in pages for v in page.get("Versions", [])] == keys
+    # The resource API's bulk delete: ListObjectVersions, then DeleteObjects
+    # with VersionId=null.
+    resource = boto3.resource("s3", endpoint_url=s3.meta.endpoint_url, region_name=s3.meta.region_name,
+                              aws_access_key_id=s3._request_signer._credentials.access_key,
+                              aws_secret_access_key=s3._request_signer._credentials.secret_key,
+                              config=s3.meta.config)  # fmt: skip
+    resource.Bucket(bucket).object_versions.delete()
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    s3.delete_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=bucket)  # for the fixture's cleanup

@@ -245,7 +245,7 @@ impl AccessControl {
         };
         let listing = matches!(
             route.endpoint,
-            Endpoint::ListObjects | Endpoint::ListObjectsV2
+            Endpoint::ListObjects | Endpoint::ListObjectsV2 | Endpoint::ListObjectVersions
         );
         let context = ConditionContext {
             prefix: listing.then(|| query.get("prefix").unwrap_or_default().to_owned()),
@@ -419,6 +419,7 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::AbortMultipartUpload => on_object("s3:AbortMultipartUpload"),
         Endpoint::ListParts => on_object("s3:ListMultipartUploadParts"),
         Endpoint::ListMultipartUploads => on_bucket("s3:ListBucketMultipartUploads"),
+        Endpoint::ListObjectVersions => on_bucket("s3:ListBucketVersions"),
         // Checked key by key (s3:DeleteObject) by the handler, as AWS does.
         Endpoint::DeleteObjects => None,
         Endpoint::DeleteObject => on_object("s3:DeleteObject"),

@@ -35,6 +35,7 @@ pub enum Endpoint {
     AbortMultipartUpload,
     ListParts,
     ListMultipartUploads,
+    ListObjectVersions,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -68,6 +69,7 @@ impl Endpoint {
             Endpoint::AbortMultipartUpload => "AbortMultipartUpload",
             Endpoint::ListParts => "ListParts",
             Endpoint::ListMultipartUploads => "ListMultipartUploads",
+            Endpoint::ListObjectVersions => "ListObjectVersions",
             Endpoint::NotImplemented(op) => op,
         }
     }
@@ -234,6 +236,7 @@ pub fn route(
                 (Method::PUT, Some("BucketPolicy")) => Endpoint::PutBucketPolicy,
                 (Method::DELETE, Some("BucketPolicy")) => Endpoint::DeleteBucketPolicy,
                 (Method::GET, Some("MultipartUploads")) => Endpoint::ListMultipartUploads,
+                (Method::GET, Some("ObjectVersions")) => Endpoint::ListObjectVersions,
                 (Method::POST, Some("DeleteObjects")) => Endpoint::DeleteObjects,
                 (Method::GET, None) if query.get("list-type") == Some("2") => {
                     Endpoint::ListObjectsV2

@@ -227,6 +227,59 @@ pub async fn handle_list_objects(
     Ok(xml_response(x.finish()))
 }
 
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html>
+/// Buckets here are unversioned, so every object is listed once, as its
+/// `null` version, the latest (what S3 answers for an unversioned bucket;
+/// cleanup tools such as Terraform's `force_destroy` rely on it).
+pub async fn handle_list_object_versions(
+    gateway: &Gateway,
+    bucket: &BucketName,
+    req: &S3Request,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let common = Common::parse(req)?;
+    let key_marker = req.query.get("key-marker").unwrap_or_default().to_owned();
+    let version_marker = req.query.get("version-id-marker").unwrap_or_default();
+    if !version_marker.is_empty() && key_marker.is_empty() {
+        return Err(S3Error::invalid_argument(
+            "A version-id marker cannot be specified without a key marker.",
+        ));
+    }
+    let resume = Resume {
+        after: key_marker.clone(),
+        marker: None,
+    };
+    let page = common.list(gateway, bucket, resume).await?;
+    let mut x = XmlWriter::new();
+    x.open_root("ListVersionsResult");
+    common.write_header(&mut x, bucket);
+    x.elem("KeyMarker", &common.enc(&key_marker));
+    x.elem("VersionIdMarker", version_marker);
+    x.elem("IsTruncated", bool_str(page.next_after.is_some()));
+    if let Some(next) = &page.next_after {
+        x.elem("NextKeyMarker", &common.enc(next));
+        x.elem("NextVersionIdMarker", "null");
+    }
+    for entry in &page.objects {
+        x.open("Version");
+        x.elem("Key", &common.enc(&entry.key));
+        x.elem("VersionId", "null");
+        x.elem("IsLatest", "true");
+        x.elem("LastModified", &iso8601(entry.meta.last_modified()));
+        x.elem("ETag", &format!("\"{}\"", entry.meta.etag));
+        x.elem("Size", &entry.meta.size.to_string());
+        x.elem("StorageClass", "STANDARD");
+        write_owner(&mut x, &req.verified.access_key);
+        x.close("Version");
+    }
+    for cp in &page.common_prefixes {
+        x.open("CommonPrefixes");
+        x.elem("Prefix", &common.enc(cp));
+        x.close("CommonPrefixes");
+    }
+    x.close("ListVersionsResult");
+    Ok(xml_response(x.finish()))
+}
+
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>
 pub async fn handle_list_objects_v2(
     gateway: &Gateway,

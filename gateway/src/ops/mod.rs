@@ -84,6 +84,9 @@ pub async fn dispatch(
         Endpoint::ListParts => {
             multipart::handle_list_parts(gateway, &bucket()?, &key()?, &req).await
         }
+        Endpoint::ListObjectVersions => {
+            list::handle_list_object_versions(gateway, &bucket()?, &req).await
+        }
         Endpoint::ListMultipartUploads => {
             multipart::handle_list_multipart_uploads(gateway, &bucket()?, &req).await
         }
