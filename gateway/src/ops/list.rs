@@ -30,6 +30,17 @@ const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
+/// Whether a listing asks for `encoding-type=url` (the only type there is).
+pub fn url_encoding(q: &crate::router::Query) -> Result<bool, S3Error> {
+    match q.get("encoding-type") {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
+        Some(_) => Err(S3Error::invalid_argument(
+            "Invalid Encoding Method specified in Request",
+        )),
+    }
+}
+
 /// How listings write keys: as they are, or for `encoding-type=url`
 /// percent-encoded (slashes kept).
 pub fn url_encoder(url_encode: bool) -> impl Fn(&str) -> String {
@@ -120,15 +131,7 @@ impl Common {
                 })?
                 .min(MAX_KEYS as i64) as usize,
         };
-        let url_encode = match q.get("encoding-type") {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("url") => true,
-            Some(_) => {
-                return Err(S3Error::invalid_argument(
-                    "Invalid Encoding Method specified in Request",
-                ))
-            }
-        };
+        let url_encode = url_encoding(q)?;
         Ok(Common {
             prefix: q.get("prefix").unwrap_or_default().to_owned(),
             delimiter: q
@@ -329,7 +332,7 @@ pub async fn handle_list_objects_v2(
     Ok(xml_response(x.finish()))
 }
 
-fn bool_str(b: bool) -> &'static str {
+pub fn bool_str(b: bool) -> &'static str {
     if b {
         "true"
     } else {

@@ -7,7 +7,7 @@ use http::{Response, StatusCode};
 
 use super::bucket::write_owner;
 use super::copy::{check_source, copy_source, read_source, CopySource};
-use super::list::url_encoder;
+use super::list::{bool_str, url_encoder, url_encoding};
 use super::object::{content_headers, declared_length, set_etag, user_metadata};
 use super::{empty_response, iso8601, request_body, xml_response};
 use crate::body::ResponseBody;
@@ -313,15 +313,7 @@ pub async fn handle_list_multipart_uploads(
     req: &S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let q = &req.query;
-    let url_encode = match q.get("encoding-type") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("url") => true,
-        Some(_) => {
-            return Err(S3Error::invalid_argument(
-                "Invalid Encoding Method specified in Request",
-            ))
-        }
-    };
+    let url_encode = url_encoding(q)?;
     let enc = url_encoder(url_encode);
     let key_marker = q
         .get("key-marker")
@@ -405,14 +397,6 @@ fn write_initiator(x: &mut XmlWriter, access_key: &str) {
 
 fn millis(ms: u64) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
-}
-
-fn bool_str(b: bool) -> &'static str {
-    if b {
-        "true"
-    } else {
-        "false"
-    }
 }
 
 #[cfg(test)]

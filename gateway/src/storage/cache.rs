@@ -175,7 +175,7 @@ impl CachedBackend {
         with_bytes: bool,
     ) -> Result<(Entry, Option<GetObjectOutput>), S3Error> {
         if let Some(e) = self.entries.get(&Self::key(bucket, key)).await {
-            if self.fresh(&e) && (e.bytes.is_some() || !with_bytes || !self.small(&e.meta)) {
+            if self.fresh(&e) && self.sufficient(&e, with_bytes) {
                 self.hit();
                 return Ok((e, None));
             }
@@ -191,7 +191,7 @@ impl CachedBackend {
                     let cached = cached.map(|c| c.into_value());
                     // Filled by a concurrent request while we waited.
                     if let Some(c) = cached.as_ref().filter(|c| self.fresh(c)) {
-                        if c.bytes.is_some() || !with_bytes || !self.small(&c.meta) {
+                        if self.sufficient(c, with_bytes) {
                             self.hit();
                             *served = Some(c.clone());
                             return Ok(Op::Nop);
@@ -228,6 +228,12 @@ impl CachedBackend {
         }
     }
 
+    /// Whether an entry holds what a request needs: its bytes, unless the
+    /// request wants metadata only or the object is too large to cache.
+    fn sufficient(&self, e: &Entry, with_bytes: bool) -> bool {
+        e.bytes.is_some() || !with_bytes || !self.small(&e.meta)
+    }
+
     fn small(&self, meta: &ObjectMeta) -> bool {
         meta.size <= self.config.max_object_bytes
     }
@@ -248,7 +254,7 @@ impl CachedBackend {
             };
             match self.inner.head_object(bucket, key, &unchanged).await {
                 Err(e) if e.code == S3ErrorCode::NotModified => {
-                    if c.bytes.is_some() || !with_bytes || !self.small(&c.meta) {
+                    if self.sufficient(&c, with_bytes) {
                         let entry = Entry {
                             checked: Instant::now(),
                             ..c

@@ -155,12 +155,18 @@ impl FsBackend {
 
     async fn existing_bucket_dir(&self, bucket: &BucketName) -> Result<PathBuf, S3Error> {
         let dir = self.bucket_dir(bucket);
-        match tokio::fs::metadata(dir.join(BUCKET_FILE)).await {
-            Ok(_) => Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(S3Error::no_such_bucket()),
-            Err(e) => Err(S3Error::internal(e)),
-        }
+        let checked = dir.clone();
+        blocking(move || check_bucket(&checked)).await?;
+        Ok(dir)
     }
+}
+
+/// A path (or one of its directories) is missing.
+fn not_found(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 /// NoSuchBucket unless the bucket exists (blocking).
@@ -196,14 +202,7 @@ async fn blocking<T: Send + 'static>(
 fn open_object(dir: &Path) -> Result<(File, ObjectMeta), S3Error> {
     let mut file = match File::open(dir.join(OBJECT_FILE)) {
         Ok(f) => f,
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Err(S3Error::no_such_key())
-        }
+        Err(e) if not_found(&e) => return Err(S3Error::no_such_key()),
         Err(e) => return Err(S3Error::internal(e)),
     };
     let meta = objfile::read_meta(&mut file).map_err(S3Error::internal)?;
@@ -552,14 +551,7 @@ impl Backend for FsBackend {
             let (dir, _) = layout::key_dir(&bucket_dir, &key_segments(&key));
             match fs::remove_file(dir.join(OBJECT_FILE)) {
                 Ok(()) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                    ) =>
-                {
-                    return Ok(())
-                }
+                Err(e) if not_found(&e) => return Ok(()),
                 Err(e) => return Err(S3Error::internal(e)),
             }
             prune_dirs(&bucket_dir, dir);

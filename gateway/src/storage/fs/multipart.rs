@@ -26,8 +26,8 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    blocking, commit_checked, key_segments, lock_bucket, now_ms, objfile, random_name, sync_dir,
-    FsBackend, TmpFile,
+    blocking, commit_checked, key_segments, lock_bucket, not_found, now_ms, objfile, random_name,
+    sync_dir, FsBackend, TmpFile,
 };
 use crate::conditions::Conditions;
 use crate::error::S3Error;
@@ -68,13 +68,6 @@ fn request_digest(parts: &[CompletedPart]) -> String {
         md5.update(format!("{}:{}\n", p.part_number, p.etag.trim_matches('"')).as_bytes());
     }
     hex::encode(md5.finalize())
-}
-
-fn not_found(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-    )
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, S3Error> {
