@@ -268,13 +268,9 @@ impl FsBackend {
         let (key, parts, conditions) = (key.clone(), parts.to_vec(), conditions.clone());
         let tmp_dir = self.tmp_dir();
         blocking(move || {
-            if let Some(done) = read_json::<DoneRecord>(&dir.join(DONE_FILE))? {
-                return retried(done, &request);
-            }
-            let record = open_upload(&dir, &key)?;
-            // A step that failed because the upload was completed (by the
-            // same request, retried) or aborted meanwhile answers as if it
-            // had come after that.
+            // A step that fails because the upload was completed (by this
+            // same request, retried or racing) or aborted meanwhile answers
+            // as if it had come after that.
             let settle = |e: S3Error| -> Result<ObjectMeta, S3Error> {
                 if let Some(done) = read_json::<DoneRecord>(&dir.join(DONE_FILE))? {
                     return retried(done, &request);
@@ -283,6 +279,10 @@ impl FsBackend {
                     Err(now) => now,
                     Ok(_) => e,
                 })
+            };
+            let record = match open_upload(&dir, &key) {
+                Ok(r) => r,
+                Err(e) => return settle(e),
             };
             let assembly = match read_parts(&dir).and_then(|stored| assemble(&parts, &stored)) {
                 Ok(a) => a,
@@ -307,26 +307,18 @@ impl FsBackend {
                 request: request.clone(),
                 meta: meta.clone(),
             };
-            let mut raced: Option<DoneRecord> = None;
             let committed = commit_checked(
                 &bucket_dir,
                 &key_segments(&key),
                 &tmp.path,
                 &conditions,
-                || {
-                    // Completed (or aborted) by someone else meanwhile.
-                    if let Some(d) = read_json::<DoneRecord>(&dir.join(DONE_FILE))? {
-                        raced = Some(d);
-                        return Err(no_such_upload());
-                    }
-                    open_upload(&dir, &key).map(|_| ())
-                },
+                // Still open: not completed or aborted by someone else.
+                || open_upload(&dir, &key).map(|_| ()),
                 || write_json(&tmp_dir, &dir.join(DONE_FILE), &done),
             );
-            if let (Err(_), Some(d)) = (&committed, raced) {
-                return retried(d, &request);
+            if let Err(e) = committed {
+                return settle(e);
             }
-            committed?;
             tmp.committed = true;
             // The parts are no longer needed; `@done` stays until swept.
             for p in &assembly.parts {
