@@ -16,28 +16,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$here/../.." && pwd)"
-venv="${BLOBGATE_VENV:-$repo_root/conformance/.venv}"
-python="${PYTHON:-python3}"
-req="$here/requirements.txt"
-
-venv_ok() { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; }
-
-if ! venv_ok; then
-    if [ -e "$venv" ] && [ -f "$venv/pyvenv.cfg" ]; then
-        echo "run.sh: recreating broken virtualenv $venv" >&2
-        rm -rf "$venv"
-    fi
-    echo "run.sh: creating virtualenv $venv" >&2
-    "$python" -m venv "$venv"
-fi
-
-stamp="$venv/.blobgate-e2e-requirements"
-want="$( { cat "$req"; "$venv/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "run.sh: installing $req into $venv" >&2
-    "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req"
-    echo "$want" > "$stamp"
-fi
+. "$repo_root/conformance/venv.sh"
+ensure_venv "$here/requirements.txt"
 
 # Run over conformance/e2e unless the caller named test paths of its own.
 # Quiet by default (-q), unless the caller chose a verbosity (so -q is not doubled
@@ -60,7 +40,7 @@ if [ "$verbosity" -eq 0 ]; then
 fi
 
 set +e
-"$venv/bin/python" -m pytest -c "$here/pytest.ini" --rootdir "$here" "${args[@]}"
+"$VENV_PYTHON" -m pytest -c "$here/pytest.ini" --rootdir "$here" "${args[@]}"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

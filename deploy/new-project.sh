@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Write the Kustomize overlay of a new project's gateway:
+#
+#   deploy/new-project.sh PROJECT STORAGE_ACCOUNT
+#
+# PROJECT names the project (lowercase letters, digits and '-', at most 54
+# characters); its gateway runs in the namespace blobgate-PROJECT, and serves
+# clients in namespaces labelled blobgate.io/project=PROJECT.
+# STORAGE_ACCOUNT is the project's Azure storage account (3 to 24 lowercase
+# letters and digits).
+#
+# Writes deploy/kustomize/projects/PROJECT/ (or $BLOBGATE_KUSTOMIZE_DIR/projects/PROJECT/)
+# and refuses to overwrite one that exists. example-project is this script's
+# output for `example-project stexampleproject`.
+set -euo pipefail
+
+usage() { echo "usage: $0 PROJECT STORAGE_ACCOUNT" >&2; exit 2; }
+[ "$#" -eq 2 ] || usage
+project="$1"
+account="$2"
+
+if ! [[ "$project" =~ ^[a-z0-9]([a-z0-9-]{0,52}[a-z0-9])?$ ]]; then
+    echo "$0: project name '$project': use 1 to 54 lowercase letters, digits and '-', starting and ending with a letter or digit (the namespace is blobgate-$project)" >&2
+    exit 2
+fi
+if ! [[ "$account" =~ ^[a-z0-9]{3,24}$ ]]; then
+    echo "$0: storage account '$account': Azure account names are 3 to 24 lowercase letters and digits" >&2
+    exit 2
+fi
+
+kustomize_dir="${BLOBGATE_KUSTOMIZE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kustomize}"
+dir="$kustomize_dir/projects/$project"
+if [ -e "$dir" ]; then
+    echo "$0: $dir exists; edit it instead" >&2
+    exit 1
+fi
+namespace="blobgate-$project"
+mkdir -p "$dir"
+
+cat > "$dir/kustomization.yaml" <<YAML
+# The blobgate gateway of project $project, on storage account $account
+# (written by deploy/new-project.sh). Before applying, create the two
+# Secrets in namespace $namespace (deploy/README.md, "Add a project"):
+# blobgate-storage (the account key) and blobgate-access (the root key pair
+# and users.json).
+namespace: $namespace
+
+bases:
+  - ../../base
+
+resources:
+  - namespace.yaml
+
+configMapGenerator:
+  - name: blobgate-env
+    behavior: merge
+    literals:
+      - AZURE_STORAGE_ACCOUNT=$account
+
+patchesStrategicMerge:
+  - clients.yaml
+YAML
+
+cat > "$dir/namespace.yaml" <<YAML
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $namespace
+  labels:
+    blobgate.io/project: $project
+YAML
+
+cat > "$dir/clients.yaml" <<YAML
+# Who may connect: pods in namespaces labelled blobgate.io/project=$project
+# (the project's notebooks and pipelines, and $namespace itself).
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: blobgate-clients
+spec:
+  ingress:
+    - from:
+        - namespaceSelector:
+            matchLabels:
+              blobgate.io/project: $project
+      ports:
+        - port: 9000
+          protocol: TCP
+YAML
+
+echo "wrote $dir"
+echo "next: create the Secrets blobgate-storage and blobgate-access in namespace $namespace, then kubectl apply -k $dir"
