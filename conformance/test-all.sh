@@ -2,13 +2,14 @@
 # Run every test of blobgate: the Rust unit and backend-suite tests, then the
 # end-to-end suite with real S3 clients (boto3, aws CLI, minio-py) against the
 # real binary, once over the fs backend and once over the azure backend on a
-# local Azurite. Installs what it needs (a Python virtualenv, Azurite through
-# npm) on a fresh machine.
+# local Azurite; then the deployment (deploy/tests: the Kustomize overlays and
+# the image's contract with the binary). Installs what it needs (a Python
+# virtualenv, Azurite through npm, Debian's kubectl) on a fresh machine.
 #
 #   conformance/test-all.sh
 #
-# CARGO_TARGET_DIR, BLOBGATE_VENV and BLOBGATE_AZURITE_DIR are honoured (build,
-# venv and Azurite caches).
+# CARGO_TARGET_DIR, BLOBGATE_VENV, BLOBGATE_AZURITE_DIR and BLOBGATE_KUBECTL_DIR
+# are honoured (build, venv, Azurite and kubectl caches).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,3 +56,7 @@ env -u AZURE_STORAGE_CONNECTION_STRING -u AZURE_STORAGE_SAS_TOKEN \
     AZURE_STORAGE_ACCOUNT="$AZURITE_ACCOUNT" AZURE_STORAGE_KEY="$AZURITE_KEY" \
     BLOBGATE_AZURE_ENDPOINT="$AZURITE_ENDPOINT" \
     "$repo_root/conformance/e2e/run.sh" -q
+
+echo "== deployment: Kustomize overlays, Kubernetes schemas, the image's contract"
+# Azurite (the one above) stands in for a project's storage account.
+BLOBGATE_BIN="$target/debug/blobgate" "$repo_root/deploy/tests/run.sh"
