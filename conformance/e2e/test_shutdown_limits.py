@@ -104,6 +104,35 @@ def test_request_limit_answers_slow_down(own):
     assert s3.head_object(Bucket=bucket, Key="held")["ContentLength"] == 2 * MiB
 
 
+def test_request_limit_counts_a_response_until_it_is_sent(own):
+    """A download whose client reads slowly holds its request slot until
+    its last byte, so the limit bounds the streams in flight too."""
+    gw, s3 = own("--max-requests", "1")
+    bucket = unique_bucket_name("reqlim")
+    s3.create_bucket(Bucket=bucket)
+    data = os.urandom(32 * MiB)  # more than the socket buffers hold
+    s3.put_object(Bucket=bucket, Key="big", Body=data)
+    sock = socket.create_connection((gw.host, gw.port), timeout=30)
+    sock.sendall(request_head("GET", f"/{bucket}/big", sign(gw, "GET", f"/{bucket}/big")))
+    status, _, first = read_response_head(sock)
+    assert status == 200
+    time.sleep(0.3)
+    r = send_raw(gw, "GET", f"/{bucket}/big", sign(gw, "GET", f"/{bucket}/big"))
+    assert (r.status, r.code) == (503, "SlowDown")
+    got = bytearray(first)
+    while len(got) < len(data):
+        chunk = sock.recv(MiB)
+        assert chunk, f"closed after {len(got)} bytes"
+        got += chunk
+    sock.close()
+    assert bytes(got) == data
+    deadline = time.monotonic() + 5
+    while (r := send_raw(gw, "GET", "/", sign(gw, "GET", "/"))).status == 503:
+        assert time.monotonic() < deadline, "the slot was not released after the body was sent"
+        time.sleep(0.05)
+    assert r.status == 200
+
+
 def test_connection_limit_answers_slow_down(own):
     gw, s3 = own("--max-connections", "1")
     idle = socket.create_connection((gw.host, gw.port), timeout=10)  # takes the only slot

@@ -100,7 +100,8 @@ pub struct ServeOptions {
     /// 503 SlowDown answer and is closed.
     #[arg(long, env = "BLOBGATE_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
-    /// Most requests handled at once; beyond, 503 SlowDown.
+    /// Most requests handled at once, a response being streamed counting
+    /// until its last byte; beyond, 503 SlowDown.
     #[arg(long, env = "BLOBGATE_MAX_REQUESTS", default_value_t = 1024)]
     pub max_requests: usize,
     /// Largest request head (request line and headers), in KiB.

@@ -24,6 +24,7 @@ use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use prometheus::IntCounter;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Span;
 
 use crate::body::ResponseBody;
@@ -146,6 +147,9 @@ pub struct Observation {
     received: Arc<AtomicU64>,
     sent: u64,
     finished: bool,
+    /// The request's slot under `--max-requests`, released when the request
+    /// finishes: a streamed response holds it until its last byte.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Observation {
@@ -162,7 +166,13 @@ impl Observation {
             received: Arc::new(AtomicU64::new(0)),
             sent: 0,
             finished: false,
+            slot: None,
         }
+    }
+
+    /// Hold `slot` until the request finishes.
+    pub fn hold(&mut self, slot: OwnedSemaphorePermit) {
+        self.slot = Some(slot);
     }
 
     /// The counter for this request's body.
@@ -216,6 +226,7 @@ impl Observation {
             return;
         }
         self.finished = true;
+        self.slot = None;
         let elapsed = self.started.elapsed();
         let received = self.received.load(Ordering::Relaxed);
         let m = &self.metrics;

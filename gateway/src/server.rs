@@ -256,17 +256,21 @@ async fn handle(
         let is_head = req.method() == Method::HEAD;
         let sent_body = has_body(&req);
         let operator = req.uri().path().starts_with("/-/");
-        // Held while the request is handled (operator endpoints are free).
-        let permit = match operator {
-            true => None,
-            false => gateway.requests.clone().try_acquire_owned().ok(),
-        };
-        let result = if operator || permit.is_some() {
+        // A slot is held until the response's last byte is sent (operator
+        // endpoints are free).
+        let admitted = operator
+            || match gateway.requests.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    observation.hold(slot);
+                    true
+                }
+                Err(_) => false,
+            };
+        let result = if admitted {
             serve_request(&gateway, peer, req, &mut observation).await
         } else {
             Err(slow_down())
         };
-        drop(permit);
         let mut response = match result {
             Ok(r) => r,
             Err(e) => error_response(&e, &resource, &request_id, is_head),
