@@ -851,6 +851,34 @@ def test_users_file_reload_adds_changes_and_revokes(tmp_path):
         stop_gateway(gw)
 
 
+def test_secret_rotated_in_its_own_file_is_seen(tmp_path):
+    """A user's secret in a file of its own (a Kubernetes Secret's key
+    beside users.json) is rotated by rewriting that file alone."""
+    bucket = unique_bucket_name("rotate-file")
+    old, new = random_credentials()[1], random_credentials()[1]
+    users_dir = tmp_path / "conf"
+    users_dir.mkdir()
+    (users_dir / "alice").write_text(old)
+    users_file = users_dir / "users.json"
+    write_users(users_file, [{"access_key": "alice", "secret_key_file": "alice",
+                              "policy": doc(allow("s3:GetObject", arn(bucket, "*")))}])  # fmt: skip
+    gw = start_gateway(tmp_path, ["--users", str(users_file)])
+    try:
+        root = make_s3_client(gw)
+        root.create_bucket(Bucket=bucket)
+        root.put_object(Bucket=bucket, Key="k", Body=b"v")
+        get = lambda secret: outcome(  # noqa: E731
+            make_s3_client(gw, access_key="alice", secret_key=secret).get_object, Bucket=bucket, Key="k"
+        )
+        assert get(old) == "ok"
+        (users_dir / "alice").write_text(new)
+        wait_until(lambda: get(new), "ok", RELOAD_TIMEOUT, "the rotated secret")
+        assert get(old) == "SignatureDoesNotMatch"
+        delete_bucket_fully(root, bucket)
+    finally:
+        stop_gateway(gw)
+
+
 def test_broken_users_file_keeps_the_previous_users(tmp_path):
     bucket = unique_bucket_name("broken-users")
     secret, intruder_secret = random_credentials()[1], random_credentials()[1]

@@ -52,7 +52,7 @@ pub struct AccessControl {
 #[derive(Default)]
 struct Users {
     by_key: HashMap<String, UserEntry>,
-    /// SHA-256 of the file they were read from.
+    /// SHA-256 of the file they were read from and the secret files it names.
     fingerprint: [u8; 32],
 }
 
@@ -104,7 +104,9 @@ impl AccessControl {
             return Ok(false);
         };
         let raw = std::fs::read(path).map_err(|e| format!("users file {}: {e}", path.display()))?;
-        let fingerprint: [u8; 32] = Sha256::digest(&raw).into();
+        // The fingerprint covers the secret files the users name too, so a
+        // key rotated in its own file (a Kubernetes Secret's key) is seen.
+        let (entries, fingerprint) = load(path, &raw);
         if fingerprint == self.users().fingerprint {
             return Ok(false);
         }
@@ -116,7 +118,7 @@ impl AccessControl {
         if failed_before {
             return Ok(false);
         }
-        let entries = load(path, &raw).and_then(|entries| {
+        let entries = entries.and_then(|entries| {
             match entries
                 .iter()
                 .find(|u| u.access_key == self.root_access_key)
@@ -352,9 +354,13 @@ impl CredentialStore for AccessControl {
     }
 }
 
-fn load(path: &Path, raw: &[u8]) -> Result<Vec<UserEntry>, String> {
+/// The users of the users file `path` (contents `raw`), and a fingerprint
+/// of everything they were read from: the file and the secret files it names.
+fn load(path: &Path, raw: &[u8]) -> (Result<Vec<UserEntry>, String>, [u8; 32]) {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    blobgate_auth::parse_users(
+    let hasher = std::cell::RefCell::new(Sha256::new());
+    hasher.borrow_mut().update(raw);
+    let entries = blobgate_auth::parse_users(
         raw,
         |name| std::env::var(name).ok(),
         |file| {
@@ -363,10 +369,21 @@ fn load(path: &Path, raw: &[u8]) -> Result<Vec<UserEntry>, String> {
             } else {
                 file.to_path_buf()
             };
-            std::fs::read_to_string(file)
+            let text = std::fs::read_to_string(&file);
+            let mut h = hasher.borrow_mut();
+            // Length-prefixed, so no two sets of files hash alike.
+            for part in [
+                file.as_os_str().as_encoded_bytes(),
+                text.as_deref().unwrap_or("").as_bytes(),
+            ] {
+                h.update((part.len() as u64).to_le_bytes());
+                h.update(part);
+            }
+            text
         },
     )
-    .map_err(|e| format!("users file {}: {e}", path.display()))
+    .map_err(|e| format!("users file {}: {e}", path.display()));
+    (entries, hasher.into_inner().finalize().into())
 }
 
 pub fn access_denied() -> S3Error {
