@@ -243,7 +243,6 @@ def check_no_secret_values(r: Rendered) -> None:
             assert "value" not in e, f"{e['name']} has a literal value"
     for cm in r.of_kind("ConfigMap"):
         for k, v in cm.get("data", {}).items():
-            assert not SENSITIVE_NAME.search(k) or k == "AZURE_STORAGE_ACCOUNT", f"ConfigMap key {k}"
             assert not SECRET_VALUE.search(v), f"ConfigMap {cm['metadata']['name']} {k}"
 
 
@@ -262,6 +261,13 @@ def check_pod_security(r: Rendered) -> None:
     for m in r.container["volumeMounts"]:
         v = volume(r, m["name"])
         assert m.get("readOnly") is True or "emptyDir" in v, m
+    # The non-root user can read the mounted Secrets and ConfigMaps: their
+    # files belong to fsGroup, the user's group, and the group may read them.
+    assert pod_sc.get("fsGroup") == sc["runAsGroup"]
+    for v in r.pod["spec"]["volumes"]:
+        source = v.get("secret") or v.get("configMap")
+        if source is not None:
+            assert source.get("defaultMode", 0o644) & 0o040, f"volume {v['name']}: group cannot read"
 
 
 def check_probes_and_resources(r: Rendered) -> None:
@@ -270,12 +276,32 @@ def check_probes_and_resources(r: Rendered) -> None:
         get = c[probe]["httpGet"]
         assert get["path"] == path, (probe, get)
         assert container_port(r, get["port"]) == listen_port(r.config_toml())
+    # Readiness asks the storage account, waiting up to the gateway's own
+    # limit: the kubelet must wait longer, or a slow answer counts as a miss.
+    assert c["readinessProbe"]["timeoutSeconds"] > gateway_ready_timeout_secs()
     for kind in ("requests", "limits"):
         for resource in ("cpu", "memory"):
             assert c["resources"][kind].get(resource), f"resources.{kind}.{resource}"
-    # The read cache fits in the memory limit with room for streams.
+    # The cache and every request the gateway admits fit in the memory limit.
+    config = r.config_toml()
     limit_mib = mebibytes(c["resources"]["limits"]["memory"])
-    assert limit_mib >= r.config_toml().get("cache_size_mib", 256) + 512, limit_mib
+    needed = PROCESS_MIB + config.get("cache_size_mib", 256) + config.get("max_requests", 1024) * REQUEST_MIB
+    assert limit_mib >= needed, f"memory limit {limit_mib} MiB < {needed} MiB (cache + max_requests x {REQUEST_MIB})"
+
+
+# Memory a request in flight may hold: an upload to Azure buffers four 8 MiB
+# blocks (benches/README.md, streaming memory over Azure); and the process
+# without cache or requests, with a margin (S3 Select's DataFusion).
+REQUEST_MIB = 32
+PROCESS_MIB = 256
+
+
+def gateway_ready_timeout_secs() -> int:
+    """How long /-/health/ready waits for the storage account (the source's constant)."""
+    source = (ROOT / "gateway/src/storage/azure/mod.rs").read_text()
+    m = re.search(r"const READY_TIMEOUT: Duration = Duration::from_secs\((\d+)\);", source)
+    assert m, "READY_TIMEOUT not found in the Azure backend"
+    return int(m.group(1))
 
 
 def mebibytes(quantity: str) -> float:
@@ -298,7 +324,11 @@ def check_availability(r: Rendered) -> None:
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": dep["metadata"]["name"]}
     assert 2 <= hpa["minReplicas"] <= hpa["maxReplicas"]
     pdb = r.one("PodDisruptionBudget")["spec"]
-    assert selects(pdb["selector"], labels) and 1 <= pdb["minAvailable"] < hpa["minReplicas"]
+    assert selects(pdb["selector"], labels)
+    # One replica at a time, whatever the replica count; pods that are not
+    # ready (the storage account unreachable) never block a node drain.
+    assert pdb.get("maxUnavailable") == 1 and "minAvailable" not in pdb
+    assert pdb.get("unhealthyPodEvictionPolicy") == "AlwaysAllow"
     svc = r.one("Service")["spec"]
     assert svc["selector"] == {k: labels[k] for k in svc["selector"]}
     for p in svc["ports"]:
@@ -327,6 +357,9 @@ def check_network_policies(r: Rendered) -> None:
     # Only the project's namespaces, the gateway's own included.
     assert sources == [{"namespaceSelector": {"matchLabels": {PROJECT_LABEL: r.project}}}], sources
     assert r.one("Namespace")["metadata"]["labels"][PROJECT_LABEL] == r.project
+    # And Prometheus, from the namespace labelled for it.
+    scrapers = [src for rule in r.one("NetworkPolicy", "blobgate-metrics")["spec"]["ingress"] for src in rule["from"]]
+    assert scrapers == [{"namespaceSelector": {"matchLabels": {"blobgate.io/scraper": "true"}}}], scrapers
 
 
 def check_metrics_scrape(r: Rendered) -> None:
@@ -439,6 +472,23 @@ def test_example_project_is_what_the_script_writes(kustomize_copy):
     assert sorted(p.name for p in written.iterdir()) == sorted(p.name for p in committed.iterdir())
     for p in written.iterdir():
         assert p.read_text() == (committed / p.name).read_text(), p.name
+
+
+def test_one_project_upgrades_first_as_the_readme_says(kustomize_copy):
+    """An overlay's `images:` entry, named as deploy/README.md says, changes
+    that project's image only."""
+    readme = (DEPLOY / "README.md").read_text()
+    entry = re.search(r"```yaml\n(images:\n.*?)```", readme, re.S)
+    assert entry, "deploy/README.md shows an images: entry"
+    assert run_new_project(kustomize_copy, "early", "stearly").returncode == 0
+    overlay = kustomize_copy / "projects" / "early"
+    with (overlay / "kustomization.yaml").open("a") as f:
+        f.write("\n" + entry.group(1))
+    tag = yaml.safe_load(entry.group(1))["images"][0]["newTag"]
+    image = render(overlay).container["image"]
+    assert image.endswith(f":{tag}"), image
+    assert run_new_project(kustomize_copy, "later", "stlater").returncode == 0
+    assert not render(kustomize_copy / "projects" / "later").container["image"].endswith(f":{tag}")
 
 
 def test_new_project_keeps_every_invariant(kustomize_copy):
@@ -559,6 +609,21 @@ def test_image_runs_the_binary_cargo_builds():
     assert img.cmd == ["serve"]
     out = subprocess.run([str(gateway_binary()), *img.cmd, "--help"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "--config" in out.stdout, out.stderr
+
+
+def test_image_build_and_runtime_share_a_debian_release():
+    """The binary links against the build stage's glibc: the runtime's must
+    be the same Debian release (or newer)."""
+    froms = [i["value"] for i in DockerfileParser(path=str(DOCKERFILE)).structure if i["instruction"] == "FROM"]
+    releases = {"bookworm": 12, "trixie": 13, "debian12": 12, "debian13": 13}
+
+    def release(image):
+        found = [n for name, n in releases.items() if re.search(rf"\b{name}\b", image)]
+        assert len(found) == 1, f"{image}: name its Debian release"
+        return found[0]
+
+    build, runtime = (release(f.split()[0]) for f in froms)
+    assert build <= runtime, froms
 
 
 def test_image_toolchain_builds_the_workspace():
