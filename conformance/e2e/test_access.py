@@ -636,6 +636,26 @@ def test_public_read_bucket(s3, gateway, bucket):
     assert s3.delete_bucket_policy(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
 
 
+def test_anonymous_batch_delete_is_checked_key_by_key(s3, gateway, bucket):
+    """DeleteObjects without a signature deletes exactly the keys a bucket
+    policy lets everyone delete, and reports the others as AccessDenied."""
+    anon = anonymous_client(gateway)
+    for key in ("drop/a", "keep/b"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    batch = {"Objects": [{"Key": "drop/a"}, {"Key": "keep/b"}]}
+    out = anon.delete_objects(Bucket=bucket, Delete=batch)
+    assert "Deleted" not in out
+    assert sorted((e["Key"], e["Code"]) for e in out["Errors"]) == [("drop/a", "AccessDenied"), ("keep/b", "AccessDenied")]
+    s3.put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps(doc(allow("s3:DeleteObject", arn(bucket, "drop/*"), Principal="*")))
+    )
+    out = anon.delete_objects(Bucket=bucket, Delete=batch)
+    assert [d["Key"] for d in out["Deleted"]] == ["drop/a"]
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("keep/b", "AccessDenied")]
+    assert keys_of(s3.list_objects_v2(Bucket=bucket)) == ["keep/b"]
+    s3.delete_bucket_policy(Bucket=bucket)
+
+
 def test_bucket_without_policy_refuses_anonymous(s3, gateway, bucket):
     public = unique_bucket_name("public-neighbour")
     s3.create_bucket(Bucket=public)
