@@ -94,6 +94,55 @@ async fn bucket(b: &dyn Backend) -> BucketName {
     name
 }
 
+/// A PUT whose request goes away (the client disconnected, hyper dropped the
+/// handler) after the backend took the write still removes the cached entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_write_still_invalidates() {
+    use std::future::Future;
+    use std::task::Poll;
+    let (_dir, cached, other) = setup(Duration::from_secs(3600));
+    let b = bucket(&cached).await;
+    let mut attempts = 0;
+    'attempt: loop {
+        attempts += 1;
+        assert!(
+            attempts <= 5,
+            "never caught the write between its commit and its end"
+        );
+        put(&cached, &b, "k", b"one").await;
+        assert_eq!(read(&cached, &b, "k", None).await, b"one"); // cached now
+        let landed = || async {
+            let meta = other.head_object(&b, &k("k"), &Conditions::default()).await;
+            meta.is_ok_and(|m| m.size == 7)
+        };
+        let mut write = Box::pin(put(&cached, &b, "k", b"seven!!"));
+        // Poll the write a step at a time; between steps, wait for its commit
+        // (which runs on the blocking pool) without polling it.
+        'steps: loop {
+            let step = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+            if step.is_ready() {
+                continue 'attempt; // finished before it could be caught: again
+            }
+            for _ in 0..40 {
+                if landed().await {
+                    break 'steps;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        drop(write); // committed, and abandoned before it could invalidate
+        break;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while read(&cached, &b, "k", None).await != b"seven!!" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache still serves the old object"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn writes_through_the_cache_are_seen_at_once() {
     // A long window: only invalidation can make the new data visible.

@@ -6,7 +6,9 @@
 //!   moka's per-key compute, so they are ordered: a write through this
 //!   gateway removes the entry after the backend accepted it and before the
 //!   client hears back, and a fill that read the old object cannot land
-//!   after that removal.
+//!   after that removal. A write whose caller goes away while it runs (a
+//!   client that disconnected drops the request) may still have reached the
+//!   backend: its removal then runs on a task of its own.
 //! - Writes that bypass this gateway (another replica, an Azure tool) are
 //!   caught by revalidation: an entry older than `revalidate_after` is
 //!   checked with a conditional request on its ETag before it is served
@@ -67,6 +69,43 @@ struct Entry {
 }
 
 type Key = (String, String);
+
+async fn remove(entries: &moka::future::Cache<Key, Entry>, key: Key) {
+    entries
+        .entry(key)
+        .and_compute_with(|_| async { Op::Remove })
+        .await;
+}
+
+/// A write in progress: its key's entry must go once the write is over,
+/// whatever its outcome, even if the future running it is dropped.
+struct PendingWrite {
+    entries: moka::future::Cache<Key, Entry>,
+    key: Option<Key>,
+}
+
+impl PendingWrite {
+    async fn settle(mut self) {
+        if let Some(key) = self.key.clone() {
+            remove(&self.entries, key).await;
+        }
+        self.key = None;
+    }
+}
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let entries = self.entries.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { remove(&entries, key).await });
+            }
+            // No runtime left (the process is ending): nothing will read.
+            Err(_) => entries.invalidate_all(),
+        }
+    }
+}
 
 /// A backend with a read cache in front.
 pub struct CachedBackend {
@@ -156,10 +195,16 @@ impl CachedBackend {
 
     /// Drop the entry of a key a write went to, ordered after any fill.
     async fn invalidate(&self, bucket: &BucketName, key: &ObjectKey) {
-        self.entries
-            .entry(Self::key(bucket, key))
-            .and_compute_with(|_| async { Op::Remove })
-            .await;
+        remove(&self.entries, Self::key(bucket, key)).await;
+    }
+
+    /// The removal a write to `key` owes, paid by [`PendingWrite::settle`]
+    /// once the write is over, or on drop if the write is abandoned.
+    fn write_to(&self, bucket: &BucketName, key: &ObjectKey) -> PendingWrite {
+        PendingWrite {
+            entries: self.entries.clone(),
+            key: Some(Self::key(bucket, key)),
+        }
     }
 
     /// A current entry for the key: the cached one if fresh, else
@@ -371,8 +416,9 @@ impl Backend for CachedBackend {
         body: ByteStream,
         options: PutOptions,
     ) -> Result<ObjectMeta, S3Error> {
+        let pending = self.write_to(bucket, key);
         let result = self.inner.put_object(bucket, key, body, options).await;
-        self.invalidate(bucket, key).await;
+        pending.settle().await;
         result
     }
 
@@ -437,8 +483,9 @@ impl Backend for CachedBackend {
     }
 
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), S3Error> {
+        let pending = self.write_to(bucket, key);
         let result = self.inner.delete_object(bucket, key).await;
-        self.invalidate(bucket, key).await;
+        pending.settle().await;
         result
     }
 
@@ -508,11 +555,12 @@ impl Backend for CachedBackend {
         parts: &[CompletedPart],
         conditions: &Conditions,
     ) -> Result<ObjectMeta, S3Error> {
+        let pending = self.write_to(bucket, key);
         let result = self
             .inner
             .complete_multipart_upload(bucket, key, upload_id, parts, conditions)
             .await;
-        self.invalidate(bucket, key).await;
+        pending.settle().await;
         result
     }
 
