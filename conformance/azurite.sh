@@ -6,13 +6,16 @@
 #   conformance/azurite.sh install
 #       Install Azurite $AZURITE_VERSION into the cache (reused when present);
 #       print the path of azurite-blob.
-#   conformance/azurite.sh start DIR [--port PORT] [--keep-data]
+#   conformance/azurite.sh start DIR [--port PORT] [--keep-data] [--https CERT KEY [--oauth]]
 #       Start Azurite with its data under DIR/data (emptied first unless
 #       --keep-data), wait until it answers, and print `export` lines on
 #       stdout (also written to DIR/env):
 #           AZURITE_PID AZURITE_PORT AZURITE_ENDPOINT AZURITE_ACCOUNT AZURITE_KEY
 #       so that `eval "$(conformance/azurite.sh start DIR)"` sets them.
 #       Log: DIR/azurite.log; pid: DIR/azurite.pid. Installs first if needed.
+#       --https serves HTTPS with the PEM certificate and key (the endpoint is
+#       then https://); --oauth also accepts Entra ID bearer tokens (Azurite's
+#       "basic" check: audience, issuer and expiry, not the signature).
 #   conformance/azurite.sh stop DIR
 #       Stop the Azurite started with DIR (SIGTERM, then SIGKILL); no-op if
 #       none runs.
@@ -93,7 +96,7 @@ cmd_install() {
 
 answers() { # any HTTP answer from the blob endpoint means Azurite is serving
     local code
-    code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1/$ACCOUNT?comp=list" || true)"
+    code="$(curl -k -s -o /dev/null -m 2 -w '%{http_code}' "$scheme://127.0.0.1:$1/$ACCOUNT?comp=list" || true)"
     [ -n "$code" ] && [ "$code" != "000" ]
 }
 
@@ -125,10 +128,17 @@ cmd_stop() {
 
 cmd_start() {
     local dir="" port="" keep=0
+    local extra=()
+    scheme=http
     while [ $# -gt 0 ]; do
         case "$1" in
             --port) port="${2:?--port needs a value}"; shift 2 ;;
             --keep-data) keep=1; shift ;;
+            --https)
+                extra+=(--cert "${2:?--https needs CERT KEY}" --key "${3:?--https needs CERT KEY}")
+                scheme=https
+                shift 3 ;;
+            --oauth) extra+=(--oauth basic); shift ;;
             -*) die "unknown option $1" ;;
             *) [ -z "$dir" ] || die "one DIR only"; dir="$1"; shift ;;
         esac
@@ -157,7 +167,7 @@ cmd_start() {
         # setsid: its own session, so a terminal's ^C or the caller's process
         # group signals do not reach it; only `stop` does.
         setsid node "$bin" --blobHost 127.0.0.1 --blobPort "$p" --location "$dir/data" \
-            --silent --disableTelemetry --skipApiVersionCheck --loose \
+            --silent --disableTelemetry --skipApiVersionCheck --loose "${extra[@]}" \
             </dev/null >>"$dir/azurite.log" 2>&1 &
         pid=$!
         echo "$pid" >"$dir/azurite.pid"
@@ -171,7 +181,7 @@ cmd_start() {
                 {
                     echo "export AZURITE_PID=$pid"
                     echo "export AZURITE_PORT=$p"
-                    echo "export AZURITE_ENDPOINT=http://127.0.0.1:$p/$ACCOUNT"
+                    echo "export AZURITE_ENDPOINT=$scheme://127.0.0.1:$p/$ACCOUNT"
                     echo "export AZURITE_ACCOUNT=$ACCOUNT"
                     echo "export AZURITE_KEY='$KEY'"
                 } | tee "$dir/env"

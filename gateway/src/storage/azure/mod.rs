@@ -29,9 +29,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_core::http::headers::HeaderName;
 use azure_core::http::{ClientOptions, Etag, RetryOptions, Transport, Url};
+use azure_identity::{
+    ClientAssertionCredentialOptions, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
 use azure_storage_blob::models::{
     BlobClientDownloadOptions, BlobContainerClientListBlobsOptions,
     BlockBlobClientCommitBlockListOptions, BlockBlobClientUploadOptions, BlockLookupList,
@@ -97,12 +101,33 @@ enum Target {
     Blob,
 }
 
+/// Entra ID tokens for the storage account from AKS workload identity: the
+/// pod's projected service account token exchanged at Entra ID (the
+/// variables the webhook sets). Tokens are cached and renewed before they
+/// expire by the SDK.
+fn workload_identity(transport: &Transport) -> Result<Arc<dyn TokenCredential>, String> {
+    let options = WorkloadIdentityCredentialOptions {
+        credential_options: ClientAssertionCredentialOptions {
+            client_options: ClientOptions {
+                transport: Some(transport.clone()),
+                ..ClientOptions::default()
+            },
+        },
+        ..WorkloadIdentityCredentialOptions::default()
+    };
+    let credential = WorkloadIdentityCredential::new(Some(options))
+        .map_err(|e| format!("workload identity (AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_AUTHORITY_HOST): {e}"))?;
+    Ok(credential)
+}
+
 /// Cheap to clone: spawned block uploads hold a clone.
 #[derive(Clone)]
 pub struct AzureBackend {
     account: String,
     service: Arc<BlobServiceClient>,
     client_options: ClientOptions,
+    /// Entra ID tokens (workload identity); None with a key or SAS.
+    credential: Option<Arc<dyn TokenCredential>>,
     /// Last time (seconds since the epoch) a credentials error was logged.
     auth_logged: Arc<AtomicU64>,
 }
@@ -121,6 +146,12 @@ impl AzureBackend {
                 endpoint.set_query(Some(query));
                 Vec::new()
             }
+            AzureAuth::WorkloadIdentity => Vec::new(),
+        };
+        let transport = Transport::new(azure_core::http::new_http_client(None));
+        let credential = match settings.auth {
+            AzureAuth::WorkloadIdentity => Some(workload_identity(&transport)?),
+            _ => None,
         };
         let client_options = ClientOptions {
             per_try_policies: per_try,
@@ -130,12 +161,12 @@ impl AzureBackend {
             // once) for every blob client made per request; without it the
             // SDK builds a new one each time (about 3 ms of CPU and a new
             // TCP connection per request).
-            transport: Some(Transport::new(azure_core::http::new_http_client(None))),
+            transport: Some(transport),
             ..ClientOptions::default()
         };
         let service = BlobServiceClient::new(
             endpoint,
-            None,
+            credential.clone(),
             Some(BlobServiceClientOptions {
                 client_options: client_options.clone(),
                 version: API_VERSION.to_owned(),
@@ -146,6 +177,7 @@ impl AzureBackend {
             account: settings.account,
             service: Arc::new(service),
             client_options,
+            credential,
             auth_logged: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -167,7 +199,7 @@ impl AzureBackend {
         url.set_path(&path);
         BlobClient::new(
             url,
-            None,
+            self.credential.clone(),
             Some(azure_storage_blob::BlobClientOptions {
                 client_options: self.client_options.clone(),
                 version: API_VERSION.to_owned(),
@@ -217,6 +249,14 @@ impl AzureBackend {
             ErrorKind::HttpResponse {
                 status, error_code, ..
             } => (u16::from(*status), error_code.clone().unwrap_or_default()),
+            // No Entra ID token (workload identity): Azure was not asked.
+            ErrorKind::Credential => {
+                self.log_credentials_problem(&e.to_string());
+                return S3Error::new(
+                    S3ErrorCode::ServiceUnavailable,
+                    "The gateway cannot access its storage account.",
+                );
+            }
             ErrorKind::Connection | ErrorKind::Io => {
                 tracing::warn!(account = %self.account, error = %e, "Azure Blob storage is unreachable");
                 return S3Error::new(
@@ -294,8 +334,8 @@ impl AzureBackend {
                 account = %self.account,
                 azure_error = %code,
                 "Azure rejected the gateway's credentials: check AZURE_STORAGE_KEY, \
-                 AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING (the S3 client's \
-                 credentials are not the problem)"
+                 AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING, or the workload \
+                 identity's role on the account (the S3 client's credentials are not the problem)"
             );
         }
     }
@@ -357,7 +397,7 @@ impl AzureBackend {
         }
         let client = BlobContainerClient::new(
             url,
-            None,
+            self.credential.clone(),
             Some(BlobContainerClientOptions {
                 client_options: self.client_options.clone(),
                 version: API_VERSION.to_owned(),

@@ -1,8 +1,10 @@
 //! The Azure account a gateway serves, read from the standard variables of
 //! the interface contract: `AZURE_STORAGE_CONNECTION_STRING`, or
 //! `AZURE_STORAGE_ACCOUNT` with `AZURE_STORAGE_KEY` or
-//! `AZURE_STORAGE_SAS_TOKEN`, and an endpoint override for Azurite or other
-//! clouds. Every error names the setting to fix.
+//! `AZURE_STORAGE_SAS_TOKEN` or, with neither, Entra ID tokens from AKS
+//! workload identity (`AZURE_FEDERATED_TOKEN_FILE`, `AZURE_CLIENT_ID`,
+//! `AZURE_TENANT_ID`, as the webhook sets them); and an endpoint override
+//! for Azurite or other clouds. Every error names the setting to fix.
 
 use azure_core::http::Url;
 use base64::Engine;
@@ -14,6 +16,11 @@ pub enum AzureAuth {
     SharedKey(Vec<u8>),
     /// A SAS token: the query string, without a leading `?`.
     Sas(String),
+    /// Entra ID tokens, obtained with the Kubernetes service account token
+    /// of AKS workload identity (read by azure_identity from
+    /// `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`
+    /// and `AZURE_AUTHORITY_HOST`).
+    WorkloadIdentity,
 }
 
 impl std::fmt::Debug for AzureAuth {
@@ -22,6 +29,7 @@ impl std::fmt::Debug for AzureAuth {
         match self {
             AzureAuth::SharedKey(_) => f.write_str("SharedKey(..)"),
             AzureAuth::Sas(_) => f.write_str("Sas(..)"),
+            AzureAuth::WorkloadIdentity => f.write_str("WorkloadIdentity"),
         }
     }
 }
@@ -36,6 +44,9 @@ pub struct AzureSettings {
     pub endpoint: Url,
     pub auth: AzureAuth,
 }
+
+/// Set by the AKS workload identity webhook in pods that use it.
+const FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
 
 const VARS: [&str; 4] = [
     "AZURE_STORAGE_CONNECTION_STRING",
@@ -72,10 +83,20 @@ impl AzureSettings {
         let auth = match (get(VARS[2]), get(VARS[3])) {
             (Some(key), _) => AzureAuth::SharedKey(decode_key(&key, "AZURE_STORAGE_KEY")?),
             (None, Some(sas)) => AzureAuth::Sas(sas.trim().trim_start_matches('?').to_owned()),
+            (None, None) if get(FEDERATED_TOKEN_FILE).is_some() => {
+                for var in ["AZURE_CLIENT_ID", "AZURE_TENANT_ID"] {
+                    if get(var).is_none() {
+                        return Err(format!(
+                            "{FEDERATED_TOKEN_FILE} is set (workload identity) but {var} is not"
+                        ));
+                    }
+                }
+                AzureAuth::WorkloadIdentity
+            }
             (None, None) => {
                 return Err(format!(
                     "AZURE_STORAGE_ACCOUNT is set ({account}) but neither AZURE_STORAGE_KEY nor \
-                     AZURE_STORAGE_SAS_TOKEN is"
+                     AZURE_STORAGE_SAS_TOKEN is, nor {FEDERATED_TOKEN_FILE} (workload identity)"
                 ))
             }
         };
@@ -277,6 +298,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.account, "devstoreaccount1");
+    }
+
+    #[test]
+    fn workload_identity_without_key_or_sas() {
+        let wi = [
+            ("AZURE_STORAGE_ACCOUNT", "acct"),
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                "/var/run/secrets/azure/tokens/azure-identity-token",
+            ),
+            ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001"),
+            ("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000002"),
+        ];
+        let s = settings(&wi, None).unwrap();
+        assert!(matches!(s.auth, AzureAuth::WorkloadIdentity));
+        assert_eq!(s.endpoint.as_str(), "https://acct.blob.core.windows.net/");
+        // A key, when given, wins (the webhook may inject into any pod).
+        let with_key = [wi[0], wi[1], wi[2], wi[3], ("AZURE_STORAGE_KEY", "AAAA")];
+        assert!(matches!(
+            settings(&with_key, None).unwrap().auth,
+            AzureAuth::SharedKey(_)
+        ));
+        let e = settings(&wi[..3], None).unwrap_err();
+        assert!(e.contains("AZURE_TENANT_ID"), "{e}");
     }
 
     #[test]
