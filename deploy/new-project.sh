@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Write the Kustomize overlay of a new project's gateway:
 #
-#   deploy/new-project.sh PROJECT STORAGE_ACCOUNT
+#   deploy/new-project.sh [--workload-identity CLIENT_ID] PROJECT STORAGE_ACCOUNT
 #
 # PROJECT names the project (lowercase letters, digits and '-', at most 54
 # characters); its gateway runs in the namespace blobgate-PROJECT, and serves
@@ -9,12 +9,26 @@
 # STORAGE_ACCOUNT is the project's Azure storage account (3 to 24 lowercase
 # letters and digits).
 #
+# With --workload-identity, the pods reach the account with Entra ID tokens
+# of the managed identity CLIENT_ID (AKS workload identity) instead of an
+# account key: the overlay annotates the ServiceAccount and labels the pods,
+# and no blobgate-storage Secret is used (deploy/README.md, "Credentials").
+#
 # Writes deploy/kustomize/projects/PROJECT/ (or $BLOBGATE_KUSTOMIZE_DIR/projects/PROJECT/)
 # and refuses to overwrite one that exists. example-project is this script's
 # output for `example-project stexampleproject`.
 set -euo pipefail
 
-usage() { echo "usage: $0 PROJECT STORAGE_ACCOUNT" >&2; exit 2; }
+usage() { echo "usage: $0 [--workload-identity CLIENT_ID] PROJECT STORAGE_ACCOUNT" >&2; exit 2; }
+client_id=""
+if [ "${1:-}" = "--workload-identity" ]; then
+    client_id="${2:-}"
+    shift 2 || usage
+    if ! [[ "$client_id" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]; then
+        echo "$0: --workload-identity '$client_id': give the managed identity's client ID (a lowercase GUID)" >&2
+        exit 2
+    fi
+fi
 [ "$#" -eq 2 ] || usage
 project="$1"
 account="$2"
@@ -37,12 +51,23 @@ fi
 namespace="blobgate-$project"
 mkdir -p "$dir"
 
+if [ -n "$client_id" ]; then
+    secrets="# Secret in namespace $namespace (deploy/README.md, \"Add a project\"):
+# blobgate-access (the root key pair and users.json). The account is reached
+# as managed identity $client_id (workload-identity.yaml)."
+    patches="  - clients.yaml
+  - workload-identity.yaml"
+else
+    secrets="# Secrets in namespace $namespace (deploy/README.md, \"Add a project\"):
+# blobgate-storage (the account key) and blobgate-access (the root key pair
+# and users.json)."
+    patches="  - clients.yaml"
+fi
+
 cat > "$dir/kustomization.yaml" <<YAML
 # The blobgate gateway of project $project, on storage account $account
-# (written by deploy/new-project.sh). Before applying, create the two
-# Secrets in namespace $namespace (deploy/README.md, "Add a project"):
-# blobgate-storage (the account key) and blobgate-access (the root key pair
-# and users.json).
+# (written by deploy/new-project.sh). Before applying, create its
+$secrets
 namespace: $namespace
 
 bases:
@@ -58,8 +83,39 @@ configMapGenerator:
       - AZURE_STORAGE_ACCOUNT=$account
 
 patchesStrategicMerge:
-  - clients.yaml
+$patches
 YAML
+
+if [ -n "$client_id" ]; then
+    cat > "$dir/workload-identity.yaml" <<YAML
+# Entra ID tokens of managed identity $client_id instead of an account key:
+# the identity needs the role Storage Blob Data Contributor on $account
+# and a federated credential for system:serviceaccount:$namespace:blobgate.
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: blobgate
+  annotations:
+    azure.workload.identity/client-id: $client_id
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: blobgate
+spec:
+  template:
+    metadata:
+      labels:
+        azure.workload.identity/use: "true"
+    spec:
+      containers:
+        - name: blobgate
+          # The account's name only: no blobgate-storage Secret.
+          envFrom:
+            - configMapRef:
+                name: blobgate-env
+YAML
+fi
 
 cat > "$dir/namespace.yaml" <<YAML
 apiVersion: v1
@@ -89,4 +145,8 @@ spec:
 YAML
 
 echo "wrote $dir"
-echo "next: create the Secrets blobgate-storage and blobgate-access in namespace $namespace, then kubectl apply -k $dir"
+if [ -n "$client_id" ]; then
+    echo "next: create the Secret blobgate-access in namespace $namespace, then kubectl apply -k $dir"
+else
+    echo "next: create the Secrets blobgate-storage and blobgate-access in namespace $namespace, then kubectl apply -k $dir"
+fi

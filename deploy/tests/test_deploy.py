@@ -50,6 +50,9 @@ ACCESS_SECRET = "blobgate-access"
 OUT_OF_BAND_SECRETS = {STORAGE_SECRET, ACCESS_SECRET}
 
 PROJECT_LABEL = "blobgate.io/project"
+# AKS workload identity: the ServiceAccount's annotation and the pods' label.
+WI_CLIENT_ID = "azure.workload.identity/client-id"
+WI_USE = "azure.workload.identity/use"
 CLUSTER_SCOPED = {"Namespace"}
 
 
@@ -198,8 +201,18 @@ def check_storage_wiring(r: Rendered) -> None:
     account = r.env_configmap().get("AZURE_STORAGE_ACCOUNT", "")
     assert re.fullmatch(r"[a-z0-9]{3,24}", account), f"{r.project}: storage account {account!r}"
     assert r.config_toml()["backend"] == "azure"
+    # The account's credential: its key (or SAS) from the project's storage
+    # Secret, or, with workload identity, Entra ID tokens of the project's
+    # managed identity (and then no storage Secret).
     secret_refs = [e["secretRef"]["name"] for e in r.container.get("envFrom", []) if "secretRef" in e]
-    assert secret_refs == [STORAGE_SECRET], secret_refs
+    client_id = r.one("ServiceAccount")["metadata"].get("annotations", {}).get(WI_CLIENT_ID)
+    if client_id is None:
+        assert secret_refs == [STORAGE_SECRET], secret_refs
+        assert WI_USE not in r.pod["metadata"]["labels"]
+    else:
+        assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", client_id), client_id
+        assert r.pod["metadata"]["labels"].get(WI_USE) == "true"
+        assert secret_refs == [], secret_refs
     # Every Secret referenced is one of the out-of-band ones; every ConfigMap
     # referenced is in the output (kustomize renamed references to the hashed
     # names, so a stale reference would not match).
@@ -499,6 +512,23 @@ def test_new_project_keeps_every_invariant(kustomize_copy):
         check(r)
     assert r.one("Namespace")["metadata"]["name"] == "blobgate-census-2031"
     assert r.env_configmap()["AZURE_STORAGE_ACCOUNT"] == "stcensus2031"
+
+
+def test_new_project_with_workload_identity(kustomize_copy):
+    client = "5c1d2a8e-0b7f-4e55-9a31-2f6b8c0d9e14"
+    out = run_new_project(kustomize_copy, "--workload-identity", client, "census-wi", "stcensuswi")
+    assert out.returncode == 0, out.stderr
+    r = render(kustomize_copy / "projects" / "census-wi")
+    for check in CHECKS:
+        check(r)
+    assert r.one("ServiceAccount")["metadata"]["annotations"][WI_CLIENT_ID] == client
+    assert STORAGE_SECRET not in referenced(r, "secret")
+    # Only the storage Secret went: the rest of the pod is the base's.
+    assert referenced(r, "secret") == {ACCESS_SECRET}
+    assert r.container["envFrom"][0]["configMapRef"]["name"].startswith("blobgate-env-")
+    bad = run_new_project(kustomize_copy, "--workload-identity", "not-a-guid", "census-bad", "stcensusbad")
+    assert bad.returncode == 2 and "client ID" in bad.stderr
+    assert not (kustomize_copy / "projects" / "census-bad").exists()
 
 
 @pytest.mark.parametrize(
