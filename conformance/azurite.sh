@@ -143,7 +143,7 @@ cmd_start() {
             *) [ -z "$dir" ] || die "one DIR only"; dir="$1"; shift ;;
         esac
     done
-    [ -n "$dir" ] || die "usage: azurite.sh start DIR [--port PORT] [--keep-data]"
+    [ -n "$dir" ] || die "usage: azurite.sh start DIR [--port PORT] [--keep-data] [--https CERT KEY [--oauth]]"
     cmd_install >/dev/null
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"

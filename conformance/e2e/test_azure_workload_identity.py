@@ -203,6 +203,6 @@ def test_a_refused_token_makes_the_gateway_unready_not_broken(workload, tmp_path
         assert err.value.response["Error"]["Code"] == "ServiceUnavailable", err.value.response
         assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
         assert len(entra.grants) >= 1
-        assert "workload" in gw.log_tail(50)
+        assert "no Entra ID token for the storage account (workload identity)" in gw.log_tail(50)
     finally:
         stop_gateway(gw)

@@ -143,6 +143,67 @@ async fn an_abandoned_write_still_invalidates() {
     }
 }
 
+/// A PUT dropped after its body was sent but before the backend committed it
+/// (the client hung up while waiting for the answer): the write goes on, and
+/// a read in between that cached the old object does not outlive it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_dropped_before_its_commit_still_invalidates_after_it() {
+    use std::future::Future;
+    use std::sync::atomic::AtomicBool;
+    use std::task::Poll;
+    let (_dir, cached, other) = setup(Duration::from_secs(3600));
+    let b = bucket(&cached).await;
+    put(&cached, &b, "k", b"one").await;
+    assert_eq!(read(&cached, &b, "k", None).await, b"one");
+    let sent = Arc::new(AtomicBool::new(false));
+    let flag = sent.clone();
+    let body: ByteStream = Box::pin(
+        futures_util::stream::once(async { Ok(Bytes::from_static(b"seven!!")) }).chain(
+            futures_util::stream::poll_fn(move |_| {
+                flag.store(true, Ordering::SeqCst);
+                Poll::Ready(None)
+            }),
+        ),
+    );
+    let options = PutOptions {
+        content_length: Some(7),
+        ..PutOptions::default()
+    };
+    let key = k("k");
+    let mut write = Box::pin(cached.put_object(&b, &key, body, options));
+    while !sent.load(Ordering::SeqCst) {
+        let step = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        assert!(
+            step.is_pending(),
+            "the write finished before its body was seen to end"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    drop(write);
+    // Most likely before the commit: this caches the old object again.
+    read(&cached, &b, "k", None).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let meta = other.head_object(&b, &k("k"), &Conditions::default()).await;
+        if meta.is_ok_and(|m| m.size == 7) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped write never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while read(&cached, &b, "k", None).await != b"seven!!" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache still serves the old object"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn writes_through_the_cache_are_seen_at_once() {
     // A long window: only invalidation can make the new data visible.

@@ -33,6 +33,9 @@ use crate::storage::{Backend, BucketName};
 /// through this gateway apply at once; changes through another replica
 /// within this time.
 const POLICY_TTL: Duration = Duration::from_secs(5);
+/// Most buckets whose policies are remembered: unsigned requests may name
+/// any bucket, existing or not, and must not grow memory without bound.
+const POLICY_CACHE_MAX: usize = 10_000;
 
 /// A bucket's policy (if any) and when it was read.
 type CachedPolicy = (Instant, Option<Arc<Policy>>);
@@ -219,7 +222,13 @@ impl AccessControl {
             Err(e) => return Err(e),
         };
         if let Ok(mut cache) = self.bucket_policies.lock() {
-            cache.insert(bucket.as_str().to_owned(), (Instant::now(), policy.clone()));
+            if cache.len() >= POLICY_CACHE_MAX {
+                cache.retain(|_, (at, _)| at.elapsed() < POLICY_TTL);
+            }
+            // Full of fresh entries (a burst of names): ask again next time.
+            if cache.len() < POLICY_CACHE_MAX {
+                cache.insert(bucket.as_str().to_owned(), (Instant::now(), policy.clone()));
+            }
         }
         Ok(policy)
     }
@@ -238,13 +247,21 @@ impl AccessControl {
             return Ok(());
         }
         let Some(action) = action_for(route) else {
-            // DeleteObjects is checked key by key by its handler, for every
-            // caller. Operations the gateway does not serve answer 501 to
-            // signed callers; anonymous callers learn nothing.
-            if caller.is_anonymous() && !matches!(route.endpoint, Endpoint::DeleteObjects) {
-                return Err(access_denied());
+            if !caller.is_anonymous() {
+                // DeleteObjects is checked key by key by its handler;
+                // operations the gateway does not serve answer 501.
+                return Ok(());
             }
-            return Ok(());
+            // Anonymous callers learn nothing: not that an operation is
+            // missing, nor whether a bucket exists. A batch delete goes on to
+            // its per-key checks only where a bucket policy could allow one.
+            let bucket = route.bucket.as_deref().map(BucketName::parse);
+            if let (Endpoint::DeleteObjects, Some(Ok(bucket))) = (&route.endpoint, bucket) {
+                if self.bucket_policy(backend, &bucket).await?.is_some() {
+                    return Ok(());
+                }
+            }
+            return Err(access_denied());
         };
         let listing = matches!(
             route.endpoint,
@@ -455,6 +472,25 @@ mod tests {
             bucket: bucket.map(str::to_owned),
             key: key.map(str::to_owned),
         }
+    }
+
+    #[tokio::test]
+    async fn remembered_bucket_policies_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = crate::storage::fs::FsBackend::open(dir.path().join("data")).unwrap();
+        let access = AccessControl::new("root".into(), "root-secret".into(), None).unwrap();
+        for i in 0..POLICY_CACHE_MAX + 50 {
+            let bucket = BucketName::parse(&format!("no-such-bucket-{i}")).unwrap();
+            assert!(access
+                .bucket_policy(&backend, &bucket)
+                .await
+                .unwrap()
+                .is_none());
+        }
+        assert_eq!(
+            access.bucket_policies.lock().unwrap().len(),
+            POLICY_CACHE_MAX
+        );
     }
 
     #[test]

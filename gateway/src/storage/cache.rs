@@ -6,9 +6,9 @@
 //!   moka's per-key compute, so they are ordered: a write through this
 //!   gateway removes the entry after the backend accepted it and before the
 //!   client hears back, and a fill that read the old object cannot land
-//!   after that removal. A write whose caller goes away while it runs (a
-//!   client that disconnected drops the request) may still have reached the
-//!   backend: its removal then runs on a task of its own.
+//!   after that removal. A write and its removal run on a task of their
+//!   own, so a write whose caller goes away (a client that disconnected
+//!   drops the request) still removes the entry once it is over.
 //! - Writes that bypass this gateway (another replica, an Azure tool) are
 //!   caught by revalidation: an entry older than `revalidate_after` is
 //!   checked with a conditional request on its ETag before it is served
@@ -20,6 +20,7 @@
 //! - Requests the cache cannot answer exactly (a conditional GET or a range
 //!   of an object whose bytes are not cached) go to the backend unchanged.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,36 +76,6 @@ async fn remove(entries: &moka::future::Cache<Key, Entry>, key: Key) {
         .entry(key)
         .and_compute_with(|_| async { Op::Remove })
         .await;
-}
-
-/// A write in progress: its key's entry must go once the write is over,
-/// whatever its outcome, even if the future running it is dropped.
-struct PendingWrite {
-    entries: moka::future::Cache<Key, Entry>,
-    key: Option<Key>,
-}
-
-impl PendingWrite {
-    async fn settle(mut self) {
-        if let Some(key) = self.key.clone() {
-            remove(&self.entries, key).await;
-        }
-        self.key = None;
-    }
-}
-
-impl Drop for PendingWrite {
-    fn drop(&mut self) {
-        let Some(key) = self.key.take() else { return };
-        let entries = self.entries.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move { remove(&entries, key).await });
-            }
-            // No runtime left (the process is ending): nothing will read.
-            Err(_) => entries.invalidate_all(),
-        }
-    }
 }
 
 /// A backend with a read cache in front.
@@ -198,13 +169,26 @@ impl CachedBackend {
         remove(&self.entries, Self::key(bucket, key)).await;
     }
 
-    /// The removal a write to `key` owes, paid by [`PendingWrite::settle`]
-    /// once the write is over, or on drop if the write is abandoned.
-    fn write_to(&self, bucket: &BucketName, key: &ObjectKey) -> PendingWrite {
-        PendingWrite {
-            entries: self.entries.clone(),
-            key: Some(Self::key(bucket, key)),
-        }
+    /// Run `write` to `key`, then drop the key's entry, on a task of its
+    /// own. A write may go on when its caller goes away (a client that
+    /// disconnected after sending its body; the backend may commit it all
+    /// the same), and the entry must go after the write is over, not
+    /// before, or a read in between would cache the old object again.
+    async fn write_then_remove<T: Send + 'static>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        write: impl Future<Output = Result<T, S3Error>> + Send + 'static,
+    ) -> Result<T, S3Error> {
+        let entries = self.entries.clone();
+        let entry = Self::key(bucket, key);
+        tokio::spawn(async move {
+            let result = write.await;
+            remove(&entries, entry).await;
+            result
+        })
+        .await
+        .unwrap_or_else(|e| Err(S3Error::internal(e)))
     }
 
     /// A current entry for the key: the cached one if fresh, else
@@ -416,10 +400,11 @@ impl Backend for CachedBackend {
         body: ByteStream,
         options: PutOptions,
     ) -> Result<ObjectMeta, S3Error> {
-        let pending = self.write_to(bucket, key);
-        let result = self.inner.put_object(bucket, key, body, options).await;
-        pending.settle().await;
-        result
+        let (inner, b, k) = (self.inner.clone(), bucket.clone(), key.clone());
+        self.write_then_remove(bucket, key, async move {
+            inner.put_object(&b, &k, body, options).await
+        })
+        .await
     }
 
     async fn head_object(
@@ -483,10 +468,13 @@ impl Backend for CachedBackend {
     }
 
     async fn delete_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(), S3Error> {
-        let pending = self.write_to(bucket, key);
-        let result = self.inner.delete_object(bucket, key).await;
-        pending.settle().await;
-        result
+        let (inner, b, k) = (self.inner.clone(), bucket.clone(), key.clone());
+        self.write_then_remove(
+            bucket,
+            key,
+            async move { inner.delete_object(&b, &k).await },
+        )
+        .await
     }
 
     async fn list_objects(
@@ -555,13 +543,14 @@ impl Backend for CachedBackend {
         parts: &[CompletedPart],
         conditions: &Conditions,
     ) -> Result<ObjectMeta, S3Error> {
-        let pending = self.write_to(bucket, key);
-        let result = self
-            .inner
-            .complete_multipart_upload(bucket, key, upload_id, parts, conditions)
-            .await;
-        pending.settle().await;
-        result
+        let (inner, b, k) = (self.inner.clone(), bucket.clone(), key.clone());
+        let (id, parts, conditions) = (upload_id.to_owned(), parts.to_vec(), conditions.clone());
+        self.write_then_remove(bucket, key, async move {
+            inner
+                .complete_multipart_upload(&b, &k, &id, &parts, &conditions)
+                .await
+        })
+        .await
     }
 
     async fn abort_multipart_upload(

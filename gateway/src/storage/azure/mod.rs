@@ -251,7 +251,7 @@ impl AzureBackend {
             } => (u16::from(*status), error_code.clone().unwrap_or_default()),
             // No Entra ID token (workload identity): Azure was not asked.
             ErrorKind::Credential => {
-                self.log_credentials_problem(&e.to_string());
+                self.log_token_problem(&e);
                 return S3Error::new(
                     S3ErrorCode::ServiceUnavailable,
                     "The gateway cannot access its storage account.",
@@ -319,17 +319,7 @@ impl AzureBackend {
     /// A wrong key or SAS is the operator's problem, not the client's: say
     /// so clearly in the log (at most every 10 s).
     fn log_credentials_problem(&self, code: &str) {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let last = self.auth_logged.load(Ordering::Relaxed);
-        if now >= last + 10
-            && self
-                .auth_logged
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.credentials_log_due() {
             tracing::error!(
                 account = %self.account,
                 azure_error = %code,
@@ -338,6 +328,34 @@ impl AzureBackend {
                  identity's role on the account (the S3 client's credentials are not the problem)"
             );
         }
+    }
+
+    /// No Entra ID token (workload identity): Entra ID refused the service
+    /// account token, or could not be reached. Azure was not asked.
+    fn log_token_problem(&self, error: &azure_core::Error) {
+        if self.credentials_log_due() {
+            tracing::error!(
+                account = %self.account,
+                error = %error,
+                "no Entra ID token for the storage account (workload identity): check the \
+                 managed identity's federated credential for this service account, \
+                 AZURE_CLIENT_ID and AZURE_TENANT_ID, and that Entra ID is reachable"
+            );
+        }
+    }
+
+    /// Whether a credentials problem may be logged now (every 10 s at most).
+    fn credentials_log_due(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let last = self.auth_logged.load(Ordering::Relaxed);
+        now >= last + 10
+            && self
+                .auth_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     async fn props(&self, bucket: &BucketName, key: &ObjectKey) -> Result<BlobProps, S3Error> {

@@ -107,6 +107,12 @@ impl AzureSettings {
                 "AZURE_STORAGE_ACCOUNT",
             )?,
         };
+        if matches!(auth, AzureAuth::WorkloadIdentity) && endpoint.scheme() != "https" {
+            return Err(format!(
+                "--azure-endpoint / BLOBGATE_AZURE_ENDPOINT {endpoint}: Entra ID tokens \
+                 (workload identity, {FEDERATED_TOKEN_FILE}) are sent over HTTPS only"
+            ));
+        }
         Ok(AzureSettings {
             account,
             endpoint,
@@ -322,6 +328,8 @@ mod tests {
         ));
         let e = settings(&wi[..3], None).unwrap_err();
         assert!(e.contains("AZURE_TENANT_ID"), "{e}");
+        let e = settings(&wi, Some("http://127.0.0.1:10000/acct")).unwrap_err();
+        assert!(e.contains("HTTPS"), "{e}");
     }
 
     #[test]
