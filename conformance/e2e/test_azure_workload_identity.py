@@ -167,6 +167,7 @@ def test_workload_identity_serves_s3_without_an_account_key(workload, tmp_path):
     assert not any(k in cfg.env for k in ("AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"))
     gw = start_gateway(tmp_path, cfg=cfg)
     try:
+        assert 'auth="workload identity"' in gw.log_tail(20)
         ready = requests.get(f"{gw.endpoint}/-/health/ready", timeout=10)
         assert (ready.status_code, ready.text.strip()) == (200, "ready"), gw.log_tail()
         s3 = make_s3_client(gw)

@@ -72,7 +72,12 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
         })?),
         BackendKind::Azure => {
             let settings = AzureSettings::from_env(options.azure_endpoint.as_deref())?;
-            tracing::info!(account = %settings.account, endpoint = %settings.endpoint, "using Azure Blob storage");
+            tracing::info!(
+                account = %settings.account,
+                endpoint = %settings.endpoint,
+                auth = settings.auth.name(),
+                "using Azure Blob storage"
+            );
             Arc::new(AzureBackend::new(settings)?)
         }
     };

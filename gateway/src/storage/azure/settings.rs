@@ -23,6 +23,17 @@ pub enum AzureAuth {
     WorkloadIdentity,
 }
 
+impl AzureAuth {
+    /// How the gateway signs in, for the log (never the secret).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AzureAuth::SharedKey(_) => "account key",
+            AzureAuth::Sas(_) => "SAS token",
+            AzureAuth::WorkloadIdentity => "workload identity",
+        }
+    }
+}
+
 impl std::fmt::Debug for AzureAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print secrets.
