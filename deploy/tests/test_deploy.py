@@ -706,14 +706,14 @@ def free_port() -> int:
 class Running:
     """The gateway binary started with a shipped configuration, on loopback."""
 
-    def __init__(self, tmp_path: Path, env: dict[str, str]):
+    def __init__(self, tmp_path: Path, env: dict[str, str], binary: Path | None = None, wrap=()):
         self.port = free_port()
         self.log = tmp_path / "blobgate.log"
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("BLOBGATE_", "AZURE_STORAGE_"))}
         # The configuration's listen address is 0.0.0.0:PORT; tests listen on
         # loopback only, so the flag (which wins over the file) moves it.
         self.proc = subprocess.Popen(
-            [str(gateway_binary()), "serve", "--listen", f"127.0.0.1:{self.port}"],
+            [*wrap, str(binary or gateway_binary()), "serve", "--listen", f"127.0.0.1:{self.port}"],
             env={**clean, **env}, cwd=tmp_path, stdin=subprocess.DEVNULL,
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -830,3 +830,86 @@ def test_project_configuration_serves_on_azure(tmp_path, rendered, azurite):
     # The JSON log format of the configuration: one object per line.
     lines = [line for line in gw.log.read_text().splitlines() if line.strip()]
     assert lines and all(json.loads(line)["level"] for line in lines), lines[:3]
+
+
+# The pod's file system, for a process on this machine: the root read-only,
+# a fresh tmpfs on /tmp (the pod's emptyDir), and the configuration files
+# read-only at /mnt. A mount namespace of its own, so nothing else sees it.
+READ_ONLY_ROOT = [
+    "unshare", "--mount", "--propagation", "private", "sh", "-ec",
+    'mount --bind "$0" /mnt; mount -o remount,bind,ro /mnt; mount --bind / /; '
+    'mount -o remount,bind,ro /; mount -t tmpfs tmpfs /tmp; exec "$@"',
+]  # fmt: skip
+
+
+def read_only_root_available() -> bool:
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-ec", "mount -t tmpfs tmpfs /mnt"],
+        capture_output=True, timeout=10,
+    )  # fmt: skip
+    return probe.returncode == 0 and Path("/mnt").is_dir()
+
+
+def test_project_configuration_runs_on_a_read_only_root(tmp_path, all_rendered, azurite):
+    """With the pod's file system (read-only root, /tmp its only writable
+    place), the gateway serves uploads, multipart uploads, downloads and S3
+    Select from the example project's configuration: nothing it does writes
+    anywhere else."""
+    import boto3
+    from botocore.config import Config
+
+    if not read_only_root_available():
+        pytest.skip("no mount namespaces here (unshare --mount needs CAP_SYS_ADMIN)")
+    r = all_rendered["example-project"]
+    conf = tmp_path / "conf"
+    (conf / "access").mkdir(parents=True)
+    (conf / "config.toml").write_text(r.configmap(volume(r, "config")["configMap"]["name"])["data"]["config.toml"])
+    (conf / "access" / "users.json").write_text('{"users": []}')
+    # The binary goes where the process can still see it.
+    binary = conf / "blobgate"
+    try:
+        os.link(gateway_binary(), binary)
+    except OSError:
+        shutil.copy2(gateway_binary(), binary)
+    env = dict(r.env_configmap())
+    env.update(
+        BLOBGATE_CONFIG="/mnt/config.toml",
+        BLOBGATE_USERS_FILE="/mnt/access/users.json",
+        BLOBGATE_ACCESS_KEY="deploy-test",
+        BLOBGATE_SECRET_KEY="deploy-test-secret",
+        AZURE_STORAGE_ACCOUNT=azurite["AZURITE_ACCOUNT"],
+        AZURE_STORAGE_KEY=azurite["AZURITE_KEY"],
+        BLOBGATE_AZURE_ENDPOINT=azurite["AZURITE_ENDPOINT"],
+    )
+    gw = Running(tmp_path, env, binary=Path("/mnt/blobgate"), wrap=[*READ_ONLY_ROOT, str(conf)])
+    try:
+        probe_like_the_kubelet(r, gw)
+        s3 = boto3.client(
+            "s3", endpoint_url=f"http://127.0.0.1:{gw.port}", region_name="us-east-1",
+            aws_access_key_id="deploy-test", aws_secret_access_key="deploy-test-secret",
+            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
+        )  # fmt: skip
+        bucket = f"ro-root-{os.getpid()}"
+        s3.create_bucket(Bucket=bucket)
+        big = os.urandom(24 << 20)  # multipart with boto3's defaults
+        src = tmp_path / "big.bin"
+        src.write_bytes(big)
+        s3.upload_file(str(src), bucket, "big.bin")
+        assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == big
+        rows = "".join(f"{i},name{i},{i * 1.5}\n" for i in range(20000))
+        s3.put_object(Bucket=bucket, Key="t.csv", Body=("id,name,value\n" + rows).encode())
+        out = s3.select_object_content(
+            Bucket=bucket, Key="t.csv", ExpressionType="SQL",
+            Expression="SELECT count(*), sum(cast(value as float)) FROM S3Object WHERE cast(id as int) >= 100",
+            InputSerialization={"CSV": {"FileHeaderInfo": "USE"}}, OutputSerialization={"CSV": {}},
+        )  # fmt: skip
+        records = b"".join(e["Records"]["Payload"] for e in out["Payload"] if "Records" in e)
+        count, total = records.decode().strip().split(",")
+        assert (int(count), float(total)) == (19900, sum(i * 1.5 for i in range(100, 20000)))
+        for key in ("big.bin", "t.csv"):
+            s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_bucket(Bucket=bucket)
+    finally:
+        assert gw.stop() == 0, gw.log.read_text()
+    assert "Read-only file system" not in gw.log.read_text()
+
