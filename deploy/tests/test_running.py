@@ -1,0 +1,233 @@
+"""The configurations the image and the overlays ship, started with the
+real binary, probed as the kubelet and Prometheus would, stopped as
+Kubernetes does, and run on the pod's file system."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from manifests import (
+    IMAGE_CONFIG,
+    Rendered,
+    gateway_binary,
+    volume,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Running:
+    """The gateway binary started with a shipped configuration, on loopback."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], binary: Path | None = None, wrap=()):
+        self.port = free_port()
+        self.log = tmp_path / "blobgate.log"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("BLOBGATE_", "AZURE_STORAGE_"))}
+        # The configuration's listen address is 0.0.0.0:PORT; tests listen on
+        # loopback only, so the flag (which wins over the file) moves it.
+        self.proc = subprocess.Popen(
+            [*wrap, str(binary or gateway_binary()), "serve", "--listen", f"127.0.0.1:{self.port}"],
+            env={**clean, **env}, cwd=tmp_path, stdin=subprocess.DEVNULL,
+            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.proc.poll() is None, f"exited {self.proc.returncode}:\n{self.log.read_text()}"
+            try:
+                if self.get("/-/health/live").status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.05)
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(f"http://127.0.0.1:{self.port}{path}", timeout=10)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+
+
+def probe_like_the_kubelet(r: Rendered, gw: Running) -> None:
+    """GET each probe's path and the scrape path, as the Deployment names them."""
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        path = r.container[probe]["httpGet"]["path"]
+        resp = gw.get(path)
+        assert resp.status_code == 200, (probe, path, resp.status_code, resp.text)
+    metrics = gw.get(r.pod["metadata"]["annotations"]["prometheus.io/path"])
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert "blobgate_requests_total" in metrics.text
+
+
+def test_image_default_configuration_serves(tmp_path, all_rendered):
+    """The image's own config.toml is accepted by the binary and serves the
+    probes (its /data moved to a temporary directory)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    gw = Running(
+        tmp_path,
+        {
+            "BLOBGATE_CONFIG": str(IMAGE_CONFIG),
+            "BLOBGATE_DATA_DIR": str(data),
+            "BLOBGATE_ACCESS_KEY": "deploy-test",
+            "BLOBGATE_SECRET_KEY": "deploy-test-secret",
+        },
+    )
+    try:
+        probe_like_the_kubelet(all_rendered["example-project"], gw)
+    finally:
+        assert gw.stop() == 0, gw.log.read_text()
+
+
+def test_project_configuration_serves_on_azure(tmp_path, rendered, azurite):
+    """A project's rendered ConfigMaps, with its Secrets filled in the way the
+    README says (Azurite's account and key standing in for the project's),
+    start the gateway: the kubelet's probes pass, Prometheus can scrape, and
+    SIGTERM turns readiness to 503 for the configured delay, then the process
+    exits within the pod's termination grace."""
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(rendered.configmap(volume(rendered, "config")["configMap"]["name"])["data"]["config.toml"])
+    # The blobgate-access Secret as a directory: users.json and the root pair.
+    access = tmp_path / "access"
+    access.mkdir()
+    (access / "alice").write_text("alice-secret-key-0123456789")
+    (access / "users.json").write_text(
+        json.dumps({"users": [{"access_key": "alice", "secret_key_file": "alice", "policy": {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
+        }}]})  # fmt: skip
+    )
+    env = dict(rendered.env_configmap())
+    env.update(
+        BLOBGATE_CONFIG=str(config_file),
+        # The mounted path, moved into the temporary directory.
+        BLOBGATE_USERS_FILE=str(access / Path(rendered.config_toml()["users"]).name),
+        BLOBGATE_ACCESS_KEY="deploy-test",
+        BLOBGATE_SECRET_KEY="deploy-test-secret",
+        # blobgate-storage, and the endpoint of the emulator.
+        AZURE_STORAGE_ACCOUNT=azurite["AZURITE_ACCOUNT"],
+        AZURE_STORAGE_KEY=azurite["AZURITE_KEY"],
+        BLOBGATE_AZURE_ENDPOINT=azurite["AZURITE_ENDPOINT"],
+    )
+    gw = Running(tmp_path, env)
+    try:
+        probe_like_the_kubelet(rendered, gw)
+        assert gw.get("/-/health/ready").text.strip() == "ready"
+        delay = rendered.config_toml()["shutdown_delay_secs"]
+        assert delay > 0
+        gw.proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        resp = gw.get(rendered.container["readinessProbe"]["httpGet"]["path"])
+        assert resp.status_code == 503, resp.text
+        assert gw.get("/-/health/live").status_code == 200, "still serving during the delay"
+        code = gw.proc.wait(timeout=rendered.pod["spec"]["terminationGracePeriodSeconds"])
+        assert code == 0, gw.log.read_text()
+        assert time.monotonic() - started >= delay - 0.5
+    finally:
+        gw.stop()
+    # The JSON log format of the configuration: one object per line.
+    lines = [line for line in gw.log.read_text().splitlines() if line.strip()]
+    assert lines and all(json.loads(line)["level"] for line in lines), lines[:3]
+
+
+# The pod's file system, for a process on this machine: the root read-only,
+# a fresh tmpfs on /tmp (the pod's emptyDir), and the configuration files
+# read-only at /mnt. A mount namespace of its own, so nothing else sees it.
+READ_ONLY_ROOT = [
+    "unshare", "--mount", "--propagation", "private", "sh", "-ec",
+    'mount --bind "$0" /mnt; mount -o remount,bind,ro /mnt; mount --bind / /; '
+    'mount -o remount,bind,ro /; mount -t tmpfs tmpfs /tmp; exec "$@"',
+]  # fmt: skip
+
+
+def read_only_root_available() -> bool:
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-ec", "mount -t tmpfs tmpfs /mnt"],
+        capture_output=True, timeout=10,
+    )  # fmt: skip
+    return probe.returncode == 0 and Path("/mnt").is_dir()
+
+
+def test_project_configuration_runs_on_a_read_only_root(tmp_path, all_rendered, azurite):
+    """With the pod's file system (read-only root, /tmp its only writable
+    place), the gateway serves uploads, multipart uploads, downloads and S3
+    Select from the example project's configuration: nothing it does writes
+    anywhere else."""
+    import boto3
+    from botocore.config import Config
+
+    if not read_only_root_available():
+        pytest.skip("no mount namespaces here (unshare --mount needs CAP_SYS_ADMIN)")
+    r = all_rendered["example-project"]
+    conf = tmp_path / "conf"
+    (conf / "access").mkdir(parents=True)
+    (conf / "config.toml").write_text(r.configmap(volume(r, "config")["configMap"]["name"])["data"]["config.toml"])
+    (conf / "access" / "users.json").write_text('{"users": []}')
+    # The binary goes where the process can still see it.
+    binary = conf / "blobgate"
+    try:
+        os.link(gateway_binary(), binary)
+    except OSError:
+        shutil.copy2(gateway_binary(), binary)
+    env = dict(r.env_configmap())
+    env.update(
+        BLOBGATE_CONFIG="/mnt/config.toml",
+        BLOBGATE_USERS_FILE="/mnt/access/users.json",
+        BLOBGATE_ACCESS_KEY="deploy-test",
+        BLOBGATE_SECRET_KEY="deploy-test-secret",
+        AZURE_STORAGE_ACCOUNT=azurite["AZURITE_ACCOUNT"],
+        AZURE_STORAGE_KEY=azurite["AZURITE_KEY"],
+        BLOBGATE_AZURE_ENDPOINT=azurite["AZURITE_ENDPOINT"],
+    )
+    gw = Running(tmp_path, env, binary=Path("/mnt/blobgate"), wrap=[*READ_ONLY_ROOT, str(conf)])
+    try:
+        probe_like_the_kubelet(r, gw)
+        s3 = boto3.client(
+            "s3", endpoint_url=f"http://127.0.0.1:{gw.port}", region_name="us-east-1",
+            aws_access_key_id="deploy-test", aws_secret_access_key="deploy-test-secret",
+            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
+        )  # fmt: skip
+        bucket = f"ro-root-{os.getpid()}"
+        s3.create_bucket(Bucket=bucket)
+        big = os.urandom(24 << 20)  # multipart with boto3's defaults
+        src = tmp_path / "big.bin"
+        src.write_bytes(big)
+        s3.upload_file(str(src), bucket, "big.bin")
+        assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == big
+        rows = "".join(f"{i},name{i},{i * 1.5}\n" for i in range(20000))
+        s3.put_object(Bucket=bucket, Key="t.csv", Body=("id,name,value\n" + rows).encode())
+        out = s3.select_object_content(
+            Bucket=bucket, Key="t.csv", ExpressionType="SQL",
+            Expression="SELECT count(*), sum(cast(value as float)) FROM S3Object WHERE cast(id as int) >= 100",
+            InputSerialization={"CSV": {"FileHeaderInfo": "USE"}}, OutputSerialization={"CSV": {}},
+        )  # fmt: skip
+        records = b"".join(e["Records"]["Payload"] for e in out["Payload"] if "Records" in e)
+        count, total = records.decode().strip().split(",")
+        assert (int(count), float(total)) == (19900, sum(i * 1.5 for i in range(100, 20000)))
+        for key in ("big.bin", "t.csv"):
+            s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_bucket(Bucket=bucket)
+    finally:
+        assert gw.stop() == 0, gw.log.read_text()
+    assert "Read-only file system" not in gw.log.read_text()
