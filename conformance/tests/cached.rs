@@ -94,6 +94,18 @@ async fn bucket(b: &dyn Backend) -> BucketName {
     name
 }
 
+/// Within 2 s, reads of `key` through the cache answer `want`.
+async fn served_soon(cached: &CachedBackend, b: &BucketName, key: &str, want: &[u8]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while read(cached, b, key, None).await != want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache still serves the old object"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A PUT whose request goes away (the client disconnected, hyper dropped the
 /// handler) after the backend took the write still removes the cached entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,14 +145,7 @@ async fn an_abandoned_write_still_invalidates() {
         drop(write); // committed, and abandoned before it could invalidate
         break;
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while read(&cached, &b, "k", None).await != b"seven!!" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cache still serves the old object"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    served_soon(&cached, &b, "k", b"seven!!").await;
 }
 
 /// A PUT dropped after its body was sent but before the backend committed it
@@ -194,14 +199,7 @@ async fn a_write_dropped_before_its_commit_still_invalidates_after_it() {
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while read(&cached, &b, "k", None).await != b"seven!!" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cache still serves the old object"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    served_soon(&cached, &b, "k", b"seven!!").await;
 }
 
 #[tokio::test]
