@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use blobgate::storage::fs::FsBackend;
-use blobgate::storage::{Backend, ObjectKey};
+use blobgate::storage::{Backend, BucketName, CompletedPart, ObjectKey, UploadOptions};
 
 fn backend() -> (tempfile::TempDir, FsBackend) {
     let dir = tempfile::tempdir().unwrap();
@@ -66,39 +66,50 @@ async fn mpu_sweep_removes_old_uploads() {
     blobgate_conformance::mpu_sweep_removes_old_uploads(&backend).await;
 }
 
+/// An upload of `key` with one part of `size` bytes: its id, and the parts
+/// list that completes it.
+async fn one_part_upload(
+    backend: &FsBackend,
+    bucket: &BucketName,
+    key: &ObjectKey,
+    size: usize,
+) -> (String, Vec<CompletedPart>) {
+    let id = backend
+        .create_multipart_upload(bucket, key, UploadOptions::default())
+        .await
+        .unwrap();
+    let data = bytes::Bytes::from(vec![b'x'; size]);
+    let part = backend
+        .upload_part(
+            bucket,
+            key,
+            &id,
+            1,
+            blobgate_conformance::body(vec![data]),
+            size as u64,
+        )
+        .await
+        .unwrap();
+    let parts = vec![CompletedPart {
+        part_number: 1,
+        etag: part.etag,
+    }];
+    (id, parts)
+}
+
 /// An Abort racing a Complete of the same upload: exactly one of them
 /// succeeds, and a Complete that fails leaves no object behind (abort takes
 /// the bucket lock Complete commits under, so it cannot pull the upload
 /// away between the object's rename and the `@done` record).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn abort_racing_complete_has_one_winner() {
-    use blobgate::storage::{CompletedPart, UploadOptions};
     let (_dir, backend) = backend();
     let backend = std::sync::Arc::new(backend);
     let bucket = blobgate_conformance::unique_bucket("mpurace");
     backend.create_bucket(&bucket).await.unwrap();
     for i in 0..200u64 {
         let key = ObjectKey::parse(&format!("k{i}")).unwrap();
-        let id = backend
-            .create_multipart_upload(&bucket, &key, UploadOptions::default())
-            .await
-            .unwrap();
-        let data = bytes::Bytes::from(vec![b'x'; 1024]);
-        let part = backend
-            .upload_part(
-                &bucket,
-                &key,
-                &id,
-                1,
-                blobgate_conformance::body(vec![data]),
-                1024,
-            )
-            .await
-            .unwrap();
-        let parts = [CompletedPart {
-            part_number: 1,
-            etag: part.etag.clone(),
-        }];
+        let (id, parts) = one_part_upload(&backend, &bucket, &key, 1024).await;
         let (b1, b2) = (backend.clone(), backend.clone());
         let (k1, k2, bk1, bk2, id1, id2) = (
             key.clone(),
@@ -144,33 +155,13 @@ async fn abort_racing_complete_has_one_winner() {
 /// attempt): both answer the object made, never NoSuchUpload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_identical_completes_both_succeed() {
-    use blobgate::storage::{CompletedPart, UploadOptions};
     let (_dir, backend) = backend();
     let backend = std::sync::Arc::new(backend);
     let bucket = blobgate_conformance::unique_bucket("mpuretry");
     backend.create_bucket(&bucket).await.unwrap();
     for i in 0..100u64 {
         let key = ObjectKey::parse(&format!("k{i}")).unwrap();
-        let id = backend
-            .create_multipart_upload(&bucket, &key, UploadOptions::default())
-            .await
-            .unwrap();
-        let data = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
-        let part = backend
-            .upload_part(
-                &bucket,
-                &key,
-                &id,
-                1,
-                blobgate_conformance::body(vec![data]),
-                64 * 1024,
-            )
-            .await
-            .unwrap();
-        let parts = vec![CompletedPart {
-            part_number: 1,
-            etag: part.etag.clone(),
-        }];
+        let (id, parts) = one_part_upload(&backend, &bucket, &key, 64 * 1024).await;
         let run = |delay: u64| {
             let (b, bk, k, id, parts) = (
                 backend.clone(),

@@ -91,9 +91,12 @@ class Rendered:
         """A ConfigMap by the name the manifests use (kustomize adds a hash)."""
         return self.one("ConfigMap", name)
 
+    def config_text(self) -> str:
+        """The gateway's config.toml, as the pod mounts it."""
+        return self.configmap(volume(self, "config")["configMap"]["name"])["data"]["config.toml"]
+
     def config_toml(self) -> dict:
-        cm = self.configmap(volume(self, "config")["configMap"]["name"])
-        return tomllib.loads(cm["data"]["config.toml"])
+        return tomllib.loads(self.config_text())
 
     def env_configmap(self) -> dict:
         names = [e["configMapRef"]["name"] for e in self.container.get("envFrom", []) if "configMapRef" in e]

@@ -20,7 +20,6 @@ from manifests import (
     IMAGE_CONFIG,
     Rendered,
     gateway_binary,
-    volume,
 )
 
 
@@ -68,6 +67,27 @@ class Running:
             raise
 
 
+# The root key pair of the blobgate-access Secret, in these tests.
+ROOT_ACCESS_KEY, ROOT_SECRET_KEY = "deploy-test", "deploy-test-secret"
+
+
+def pod_env(r: Rendered, azurite: dict[str, str], config: Path, users: Path) -> dict[str, str]:
+    """A project's pod environment: its rendered ConfigMap's variables, the
+    Secrets filled in as deploy/README.md says (Azurite's account and key
+    standing in for the project's), and where its config and users files are."""
+    env = dict(r.env_configmap())
+    env.update(
+        BLOBGATE_CONFIG=str(config),
+        BLOBGATE_USERS_FILE=str(users),
+        BLOBGATE_ACCESS_KEY=ROOT_ACCESS_KEY,
+        BLOBGATE_SECRET_KEY=ROOT_SECRET_KEY,
+        AZURE_STORAGE_ACCOUNT=azurite["AZURITE_ACCOUNT"],
+        AZURE_STORAGE_KEY=azurite["AZURITE_KEY"],
+        BLOBGATE_AZURE_ENDPOINT=azurite["AZURITE_ENDPOINT"],
+    )
+    return env
+
+
 def probe_like_the_kubelet(r: Rendered, gw: Running) -> None:
     """GET each probe's path and the scrape path, as the Deployment names them."""
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -90,8 +110,8 @@ def test_image_default_configuration_serves(tmp_path, all_rendered):
         {
             "BLOBGATE_CONFIG": str(IMAGE_CONFIG),
             "BLOBGATE_DATA_DIR": str(data),
-            "BLOBGATE_ACCESS_KEY": "deploy-test",
-            "BLOBGATE_SECRET_KEY": "deploy-test-secret",
+            "BLOBGATE_ACCESS_KEY": ROOT_ACCESS_KEY,
+            "BLOBGATE_SECRET_KEY": ROOT_SECRET_KEY,
         },
     )
     try:
@@ -107,7 +127,7 @@ def test_project_configuration_serves_on_azure(tmp_path, rendered, azurite):
     SIGTERM turns readiness to 503 for the configured delay, then the process
     exits within the pod's termination grace."""
     config_file = tmp_path / "config.toml"
-    config_file.write_text(rendered.configmap(volume(rendered, "config")["configMap"]["name"])["data"]["config.toml"])
+    config_file.write_text(rendered.config_text())
     # The blobgate-access Secret as a directory: users.json and the root pair.
     access = tmp_path / "access"
     access.mkdir()
@@ -118,19 +138,9 @@ def test_project_configuration_serves_on_azure(tmp_path, rendered, azurite):
             "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
         }}]})  # fmt: skip
     )
-    env = dict(rendered.env_configmap())
-    env.update(
-        BLOBGATE_CONFIG=str(config_file),
-        # The mounted path, moved into the temporary directory.
-        BLOBGATE_USERS_FILE=str(access / Path(rendered.config_toml()["users"]).name),
-        BLOBGATE_ACCESS_KEY="deploy-test",
-        BLOBGATE_SECRET_KEY="deploy-test-secret",
-        # blobgate-storage, and the endpoint of the emulator.
-        AZURE_STORAGE_ACCOUNT=azurite["AZURITE_ACCOUNT"],
-        AZURE_STORAGE_KEY=azurite["AZURITE_KEY"],
-        BLOBGATE_AZURE_ENDPOINT=azurite["AZURITE_ENDPOINT"],
-    )
-    gw = Running(tmp_path, env)
+    # The mounted users path, moved into the temporary directory.
+    users_file = access / Path(rendered.config_toml()["users"]).name
+    gw = Running(tmp_path, pod_env(rendered, azurite, config_file, users_file))
     try:
         probe_like_the_kubelet(rendered, gw)
         assert gw.get("/-/health/ready").text.strip() == "ready"
@@ -182,7 +192,7 @@ def test_project_configuration_runs_on_a_read_only_root(tmp_path, all_rendered, 
     r = all_rendered["example-project"]
     conf = tmp_path / "conf"
     (conf / "access").mkdir(parents=True)
-    (conf / "config.toml").write_text(r.configmap(volume(r, "config")["configMap"]["name"])["data"]["config.toml"])
+    (conf / "config.toml").write_text(r.config_text())
     (conf / "access" / "users.json").write_text('{"users": []}')
     # The binary goes where the process can still see it.
     binary = conf / "blobgate"
@@ -190,22 +200,13 @@ def test_project_configuration_runs_on_a_read_only_root(tmp_path, all_rendered, 
         os.link(gateway_binary(), binary)
     except OSError:
         shutil.copy2(gateway_binary(), binary)
-    env = dict(r.env_configmap())
-    env.update(
-        BLOBGATE_CONFIG="/mnt/config.toml",
-        BLOBGATE_USERS_FILE="/mnt/access/users.json",
-        BLOBGATE_ACCESS_KEY="deploy-test",
-        BLOBGATE_SECRET_KEY="deploy-test-secret",
-        AZURE_STORAGE_ACCOUNT=azurite["AZURITE_ACCOUNT"],
-        AZURE_STORAGE_KEY=azurite["AZURITE_KEY"],
-        BLOBGATE_AZURE_ENDPOINT=azurite["AZURITE_ENDPOINT"],
-    )
+    env = pod_env(r, azurite, Path("/mnt/config.toml"), Path("/mnt/access/users.json"))
     gw = Running(tmp_path, env, binary=Path("/mnt/blobgate"), wrap=[*READ_ONLY_ROOT, str(conf)])
     try:
         probe_like_the_kubelet(r, gw)
         s3 = boto3.client(
             "s3", endpoint_url=f"http://127.0.0.1:{gw.port}", region_name="us-east-1",
-            aws_access_key_id="deploy-test", aws_secret_access_key="deploy-test-secret",
+            aws_access_key_id=ROOT_ACCESS_KEY, aws_secret_access_key=ROOT_SECRET_KEY,
             config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
         )  # fmt: skip
         bucket = f"ro-root-{os.getpid()}"

@@ -137,22 +137,18 @@ impl AzureBackend {
     /// readiness reports whether Azure answers.
     pub fn new(settings: AzureSettings) -> Result<Self, String> {
         let mut endpoint = settings.endpoint.clone();
-        let per_try: Vec<Arc<dyn azure_core::http::policies::Policy>> = match &settings.auth {
-            AzureAuth::SharedKey(key) => vec![Arc::new(SharedKeyPolicy(Arc::new(SharedKey::new(
-                &settings.account,
-                key.clone(),
-            ))))],
-            AzureAuth::Sas(query) => {
-                endpoint.set_query(Some(query));
-                Vec::new()
-            }
-            AzureAuth::WorkloadIdentity => Vec::new(),
-        };
         let transport = Transport::new(azure_core::http::new_http_client(None));
-        let credential = match settings.auth {
-            AzureAuth::WorkloadIdentity => Some(workload_identity(&transport)?),
-            _ => None,
-        };
+        // How requests are signed: a policy of ours (account key), the SAS in
+        // every URL, or the SDK's bearer tokens (workload identity).
+        let mut per_try: Vec<Arc<dyn azure_core::http::policies::Policy>> = Vec::new();
+        let mut credential = None;
+        match &settings.auth {
+            AzureAuth::SharedKey(key) => per_try.push(Arc::new(SharedKeyPolicy(Arc::new(
+                SharedKey::new(&settings.account, key.clone()),
+            )))),
+            AzureAuth::Sas(query) => endpoint.set_query(Some(query)),
+            AzureAuth::WorkloadIdentity => credential = Some(workload_identity(&transport)?),
+        }
         let client_options = ClientOptions {
             per_try_policies: per_try,
             // Retries happen here, where it is known what is idempotent.
