@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sha2::{Digest, Sha256};
 
 use crate::logging::LogFormat;
-use crate::server::GatewayConfig;
+use crate::request::GatewayConfig;
 use crate::tls::TlsFiles;
 
 /// Development credentials, accepted only while listening on loopback.
@@ -288,7 +288,7 @@ impl ServeOptions {
             write_timeout: idle,
             header_timeout: idle.min(Duration::from_secs(30)),
             token_key,
-            limits: crate::server::Limits {
+            limits: crate::request::Limits {
                 max_connections: self.max_connections.max(1),
                 max_requests: self.max_requests.max(1),
                 max_header_bytes: self.max_header_kib.saturating_mul(1024),

@@ -14,116 +14,15 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use crate::access::AccessControl;
 use crate::body::{self, ResponseBody};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::metrics::Metrics;
-use crate::observe::{self, BodyCounter, Observation};
+use crate::observe::{self, Observation};
 use crate::ops;
+use crate::request::{Gateway, S3Request};
 use crate::router::{self, Endpoint, Query};
-use crate::storage::Backend;
-
-/// Settings the request path needs.
-#[derive(Debug, Clone)]
-pub struct GatewayConfig {
-    pub region: String,
-    /// Base domain for virtual-host-style addressing.
-    pub domain: Option<String>,
-    /// A request body that sends nothing for this long is cut off.
-    pub body_idle_timeout: Duration,
-    /// A response the client does not read for this long is cut off.
-    pub write_timeout: Duration,
-    /// Request headers must arrive within this time.
-    pub header_timeout: Duration,
-    /// Key protecting continuation tokens (the same on every replica).
-    pub token_key: [u8; 32],
-    /// Limits; beyond them clients get 503 SlowDown.
-    pub limits: Limits,
-}
-
-/// Connection and request limits, and how shutdown proceeds.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Open client connections.
-    pub max_connections: usize,
-    /// Requests being handled at once (health and metrics not counted).
-    pub max_requests: usize,
-    /// Largest request head (request line and headers).
-    pub max_header_bytes: usize,
-    /// After SIGTERM: how long to go on serving while reporting not ready
-    /// (so that load balancers stop sending), then how long open requests
-    /// may take to finish.
-    pub shutdown_delay: Duration,
-    pub shutdown_grace: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_connections: 4096,
-            max_requests: 1024,
-            max_header_bytes: 64 * 1024,
-            shutdown_delay: Duration::ZERO,
-            shutdown_grace: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Everything a request needs: configuration, access control, storage.
-pub struct Gateway {
-    pub config: GatewayConfig,
-    /// Credentials (the CredentialStore) and authorization.
-    pub access: Arc<AccessControl>,
-    pub backend: Arc<dyn Backend>,
-    /// Set on shutdown: readiness answers 503 from then on.
-    pub draining: std::sync::atomic::AtomicBool,
-    /// Permits for requests being handled.
-    requests: Arc<tokio::sync::Semaphore>,
-    pub metrics: Arc<Metrics>,
-    /// HTTPS when set (see [`crate::tls`]).
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
-}
-
-impl Gateway {
-    pub fn new(
-        config: GatewayConfig,
-        access: Arc<AccessControl>,
-        backend: Arc<dyn Backend>,
-        metrics: Arc<Metrics>,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-    ) -> Self {
-        let requests = Arc::new(tokio::sync::Semaphore::new(config.limits.max_requests));
-        Gateway {
-            config,
-            access,
-            backend,
-            draining: std::sync::atomic::AtomicBool::new(false),
-            requests,
-            metrics,
-            tls,
-        }
-    }
-
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
 
 fn slow_down() -> S3Error {
     S3Error::new(S3ErrorCode::SlowDown, "Please reduce your request rate.")
-}
-
-/// One authenticated request on its way to a handler.
-pub struct S3Request {
-    pub parts: http::request::Parts,
-    pub query: Query,
-    pub body: Incoming,
-    pub verified: Verified,
-    /// The client's address, for policy conditions on further checks (a
-    /// copy's source, each key of a batch delete).
-    pub peer: Option<std::net::IpAddr>,
-    /// Counts the body's bytes as they are read.
-    pub received: BodyCounter,
 }
 
 fn new_request_id() -> String {

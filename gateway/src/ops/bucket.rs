@@ -6,7 +6,7 @@ use http::{HeaderValue, Response, StatusCode};
 use super::{empty_response, iso8601, request_body, xml_response};
 use crate::body::ResponseBody;
 use crate::error::{S3Error, S3ErrorCode};
-use crate::server::{Gateway, S3Request};
+use crate::request::{Gateway, S3Request};
 use crate::storage::BucketName;
 use crate::xml::{self, XmlWriter};
 

@@ -12,8 +12,8 @@ use super::{iso8601, xml_response};
 use crate::body::ResponseBody;
 use crate::conditions::{Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::request::{Gateway, S3Request};
 use crate::router::{Endpoint, Query, Route};
-use crate::server::{Gateway, S3Request};
 use crate::storage::{BucketName, GetObjectOutput, GetOptions, ObjectKey, ObjectMeta, PutOptions};
 use crate::xml::XmlWriter;
 

@@ -7,8 +7,8 @@ use http::Response;
 use super::{request_body, xml_response};
 use crate::body::ResponseBody;
 use crate::error::S3Error;
+use crate::request::{Gateway, S3Request};
 use crate::router::{Endpoint, Query, Route};
-use crate::server::{Gateway, S3Request};
 use crate::storage::{BucketName, ObjectKey};
 use crate::xml::{self, XmlWriter};
 

@@ -6,7 +6,7 @@ use http::{Method, Response, StatusCode};
 
 use crate::body::{self, ResponseBody};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::server::Gateway;
+use crate::request::Gateway;
 
 fn text(status: StatusCode, message: &str) -> Response<ResponseBody> {
     let mut response = Response::new(body::full(format!("{message}\n")));

@@ -15,7 +15,7 @@ use super::bucket::write_owner;
 use super::{iso8601, xml_response};
 use crate::body::ResponseBody;
 use crate::error::S3Error;
-use crate::server::{Gateway, S3Request};
+use crate::request::{Gateway, S3Request};
 use crate::storage::{BucketName, ListPage, ListQuery};
 use crate::xml::XmlWriter;
 

@@ -15,8 +15,8 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::body::{self, IdleTimeout, IncomingStream, ResponseBody};
 use crate::error::S3Error;
+use crate::request::{Gateway, S3Request};
 use crate::router::{Endpoint, Route};
-use crate::server::{Gateway, S3Request};
 use crate::storage::{BucketName, ByteStream, ChecksumSource, ObjectKey};
 
 /// Call the handler for a routed request.

@@ -14,7 +14,7 @@ use crate::body::ResponseBody;
 use crate::conditions::Conditions;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
-use crate::server::{Gateway, S3Request};
+use crate::request::{Gateway, S3Request};
 use crate::storage::multipart::{
     check_order, no_such_upload, plausible_upload_id, MAX_PART_NUMBER, MAX_PART_SIZE,
 };

@@ -8,8 +8,8 @@ use crate::body::{self, ResponseBody};
 use crate::conditions::Conditions;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
+use crate::request::{Gateway, S3Request};
 use crate::router::Query;
-use crate::server::{Gateway, S3Request};
 use crate::storage::{BucketName, ContentHeaders, GetOptions, ObjectKey, ObjectMeta, PutOptions};
 
 /// Largest object a single PUT may carry (5 GiB).

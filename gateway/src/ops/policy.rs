@@ -9,7 +9,7 @@ use http::{HeaderValue, Response, StatusCode};
 use super::{empty_response, request_body};
 use crate::body::{self, ResponseBody};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::server::{Gateway, S3Request};
+use crate::request::{Gateway, S3Request};
 use crate::storage::BucketName;
 use crate::xml;
 

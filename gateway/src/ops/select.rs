@@ -23,7 +23,7 @@ use crate::conditions::{Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::metrics::SelectScanned;
 use crate::range::ByteRange;
-use crate::server::{Gateway, S3Request};
+use crate::request::{Gateway, S3Request};
 use crate::storage::{Backend, BucketName, ByteStream, GetOptions, ObjectKey};
 use crate::xml;
 
