@@ -48,9 +48,21 @@ impl AuthKind {
 }
 
 /// Parse and check a credential against the expected region and service `s3`.
+#[cfg(test)]
 pub(crate) fn parse_credential(
     value: &str,
     region: &str,
+    kind: AuthKind,
+) -> Result<Credential, AuthError> {
+    parse_credential_for(value, region, "s3", kind)
+}
+
+/// Parse and check a credential against the expected region and service
+/// (`s3`, or `sts` for the STS actions).
+pub(crate) fn parse_credential_for(
+    value: &str,
+    region: &str,
+    expected_service: &str,
     kind: AuthKind,
 ) -> Result<Credential, AuthError> {
     let mut parts = value.rsplitn(5, '/');
@@ -76,9 +88,9 @@ pub(crate) fn parse_credential(
             "incorrect terminal \"{terminal}\". This endpoint uses \"aws4_request\"."
         )));
     }
-    if service != "s3" {
+    if service != expected_service {
         return Err(kind.malformed(format!(
-            "incorrect service \"{service}\". This endpoint belongs to \"s3\"."
+            "incorrect service \"{service}\". This endpoint belongs to \"{expected_service}\"."
         )));
     }
     if cred_region != region {

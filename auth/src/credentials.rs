@@ -3,11 +3,32 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::error::AuthError;
+use crate::session::Session;
 
 /// Looks up the secret key of an access key id.
 pub trait CredentialStore: Send + Sync {
     /// Secret key for an access key id, None if unknown.
     fn secret_key(&self, access_key: &str) -> Option<String>;
+
+    /// The session of temporary credentials: `access_key` as signed with,
+    /// `session_token` as sent (`X-Amz-Security-Token`). A store without
+    /// sessions refuses every token.
+    ///
+    /// Errors: [`AuthError::InvalidToken`] (malformed, altered, foreign, or
+    /// for another access key), [`AuthError::ExpiredToken`].
+    fn session(
+        &self,
+        access_key: &str,
+        session_token: &str,
+        now: SystemTime,
+    ) -> Result<Arc<Session>, AuthError> {
+        let _ = (access_key, session_token, now);
+        Err(AuthError::InvalidToken)
+    }
 }
 
 /// A fixed set of (access key, secret key) pairs.

@@ -66,6 +66,12 @@ pub enum AuthError {
     /// The aws-chunked body is not well formed.
     #[error("malformed aws-chunked body: {0}")]
     MalformedChunk(String),
+    /// The session token is malformed, altered, or not this gateway's.
+    #[error("invalid session token")]
+    InvalidToken,
+    /// The session token (temporary credentials) has expired.
+    #[error("expired session token")]
+    ExpiredToken,
     /// The underlying body stream failed.
     #[error("error reading request body: {0}")]
     BodyRead(String),
@@ -80,6 +86,8 @@ impl AuthError {
             | Self::RequestNotYetValid
             | Self::AccessDenied(_) => "AccessDenied",
             Self::InvalidAccessKeyId => "InvalidAccessKeyId",
+            Self::InvalidToken => "InvalidToken",
+            Self::ExpiredToken => "ExpiredToken",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             Self::AuthorizationHeaderMalformed(_) => "AuthorizationHeaderMalformed",
@@ -101,6 +109,8 @@ impl AuthError {
         match self {
             Self::MissingAuthentication
             | Self::InvalidAccessKeyId
+            | Self::InvalidToken
+            | Self::ExpiredToken
             | Self::SignatureDoesNotMatch
             | Self::RequestTimeTooSkewed
             | Self::RequestExpired
@@ -136,6 +146,10 @@ impl AuthError {
                     .to_owned()
             }
             Self::RequestExpired => "Request has expired".to_owned(),
+            Self::InvalidToken => {
+                "The provided token is malformed or otherwise invalid.".to_owned()
+            }
+            Self::ExpiredToken => "The provided token has expired.".to_owned(),
             Self::RequestNotYetValid => "Request is not valid yet".to_owned(),
             Self::AccessDenied(msg)
             | Self::AuthorizationHeaderMalformed(msg)
@@ -173,6 +187,8 @@ mod tests {
             (AuthError::MissingAuthentication, "AccessDenied", 403),
             (AuthError::RequestExpired, "AccessDenied", 403),
             (AuthError::InvalidAccessKeyId, "InvalidAccessKeyId", 403),
+            (AuthError::InvalidToken, "InvalidToken", 403),
+            (AuthError::ExpiredToken, "ExpiredToken", 403),
             (
                 AuthError::SignatureDoesNotMatch,
                 "SignatureDoesNotMatch",

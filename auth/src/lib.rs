@@ -17,6 +17,11 @@
 //!    anonymous caller) may perform an S3 action on a resource, from the
 //!    key's identity [`Policy`] and the bucket's policy; [`load_users_file`]
 //!    reads the access keys, their secrets and identity policies.
+//! 4. Identity federation (STS): [`jwt`] verifies OIDC and Kubernetes
+//!    service-account tokens against an issuer's keys, [`roles`] holds the
+//!    providers and roles of the users file, and [`session`] seals the
+//!    temporary credentials of an assumed role into a session token that
+//!    [`verify_request`] opens (through [`CredentialStore::session`]).
 
 mod authorization;
 mod body;
@@ -25,7 +30,10 @@ mod checksum;
 mod chunked;
 mod credentials;
 mod error;
+pub mod jwt;
 mod policy;
+pub mod roles;
+pub mod session;
 mod sigv4;
 #[cfg(test)]
 mod test_support;
@@ -39,5 +47,6 @@ pub use policy::{
     authorize, bucket_arn, object_arn, ConditionContext, Decision, Policy, PolicyError, Principal,
     Request, ALL_BUCKETS_ARN,
 };
-pub use sigv4::{verify_request, PayloadMode, RequestParts, Verified};
-pub use users::{load_users_file, parse_users, UserEntry};
+pub use session::{ClaimValue, Claims, Session, SessionError, SessionKeys, SessionSource};
+pub use sigv4::{verify_request, verify_sts_request, PayloadMode, RequestParts, Verified};
+pub use users::{load_users_file, parse_users, parse_users_file, UserEntry, UsersFile};

@@ -19,9 +19,23 @@
 //!
 //! # What is accepted
 //!
+//! - role trust policy ([`Policy::parse_trust_policy`]): who may assume a
+//!   role. `Principal` `{"Federated": ISSUER}` (the issuer URL, or
+//!   `arn:aws:iam::ACCOUNT:oidc-provider/ISSUER_WITHOUT_SCHEME`) with
+//!   `sts:AssumeRoleWithWebIdentity`, or `{"AWS": [access keys]}` with
+//!   `sts:AssumeRole`; no `Resource`; conditions on the token's claims as
+//!   `ISSUER_WITHOUT_SCHEME:CLAIM`, as on EKS and AKS.
+//!   <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_oidc.html>
+//!
+//! An assumed role's session (temporary credentials) is allowed what its
+//! role's policy allows, narrowed by its session policy when it has one
+//! ([`authorize`]).
+//!
 //! - `Version` `2012-10-17` or `2008-10-17` (or absent, meaning 2008-10-17);
 //!   only 2012-10-17 has policy variables: `${aws:username}` and
-//!   `${aws:userid}` (both the access key) and the escapes `${*}`, `${?}`,
+//!   `${aws:userid}` (the access key; for an assumed role the session name
+//!   and `ROLE:SESSION`), `${jwt:CLAIM}` (a string claim of the identity
+//!   token behind a session; MinIO's spelling) and the escapes `${*}`, `${?}`,
 //!   `${$}`, in `Resource` and string condition values. Any other variable,
 //!   or `${` in an older-version policy, is an error rather than literal text,
 //!   so a `Deny` never silently misses. A variable with no value (anonymous
@@ -39,8 +53,11 @@
 //! - `Principal`: `"*"` or `{"AWS": "*"}` (everyone, anonymous included),
 //!   or `{"AWS": [...]}` listing access keys, bare or as
 //!   `arn:aws:iam::ACCOUNT:user/NAME` (NAME, the last path segment, is the
-//!   access key; the account is ignored). Other principal types, account or
-//!   role ARNs and wildcards other than a lone `*` are rejected.
+//!   access key; the account is ignored), roles as
+//!   `arn:aws:iam::ACCOUNT:role/NAME` (every session of the role) and
+//!   sessions as `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` (SESSION
+//!   may use `*` and `?`). Other principal types (`Federated` outside trust
+//!   policies), account ARNs and other wildcards are rejected.
 //! - `Condition`: the operators and keys listed in [`Policy::parse`]. A key
 //!   the request lacks follows AWS: positive operators are false, negated
 //!   ones (`StringNotEquals`, `StringNotLike`, `NumericNotEquals`,
@@ -60,9 +77,12 @@ pub(crate) mod raw;
 
 use std::net::IpAddr;
 
+pub(crate) use condition::issuer_name;
 use condition::Condition;
 use pattern::Pattern;
 use raw::{MapOnly, RawPolicy, RawPrincipal, RawStatement, Strings};
+
+use crate::session::{Claims, Session};
 
 const S3_ARN_PREFIX: &str = "arn:aws:s3:::";
 
@@ -101,8 +121,24 @@ impl PolicyError {
 pub enum Principal<'a> {
     /// An unsigned request.
     Anonymous,
-    /// A request signed by this access key.
+    /// A request signed by this long-term access key.
     AccessKey(&'a str),
+    /// A request signed with the temporary credentials of an assumed role.
+    Session(&'a Session),
+    /// The bearer of a verified identity token of `issuer` (what a trust
+    /// policy decides for AssumeRoleWithWebIdentity).
+    WebIdentity { issuer: &'a str, claims: &'a Claims },
+}
+
+impl<'a> Principal<'a> {
+    /// The identity claims behind this caller, if any.
+    pub(crate) fn claims(self) -> Option<&'a Claims> {
+        match self {
+            Self::Session(s) => Some(&s.claims),
+            Self::WebIdentity { claims, .. } => Some(claims),
+            Self::Anonymous | Self::AccessKey(_) => None,
+        }
+    }
 }
 
 /// The request facts conditions can test. Option fields are None when the
@@ -157,6 +193,17 @@ pub struct Policy {
     bucket: Option<String>,
 }
 
+/// What a policy document is attached to, which decides what it may say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PolicyKind<'a> {
+    /// An access key's, a role's or a session's permissions: no Principal.
+    Identity,
+    /// A bucket's: Principal required, resources inside the bucket.
+    Bucket(&'a str),
+    /// A role's trust policy: Principal required, `sts:` actions, no Resource.
+    Trust,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Statement {
     deny: bool,
@@ -170,7 +217,38 @@ struct Statement {
 #[derive(Debug, Clone, PartialEq)]
 enum Principals {
     Everyone,
-    AccessKeys(Vec<String>),
+    Ids(Vec<PrincipalId>),
+}
+
+/// One principal a statement names.
+#[derive(Debug, Clone, PartialEq)]
+enum PrincipalId {
+    AccessKey(String),
+    /// Every session of this role.
+    Role(String),
+    /// Sessions of `role` whose name matches `session`.
+    AssumedRole {
+        role: String,
+        session: Pattern,
+    },
+    /// Bearers of tokens of this issuer ([`issuer_name`] form).
+    Federated(String),
+}
+
+impl PrincipalId {
+    fn matches(&self, principal: Principal<'_>) -> bool {
+        match (self, principal) {
+            (Self::AccessKey(k), Principal::AccessKey(key)) => k == key,
+            (Self::Role(r), Principal::Session(s)) => *r == s.role,
+            (Self::AssumedRole { role, session }, Principal::Session(s)) => {
+                *role == s.role && session.matches(&s.session_name, principal)
+            }
+            (Self::Federated(iss), Principal::WebIdentity { issuer, .. }) => {
+                iss == issuer_name(issuer)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// `Action`/`Resource` (matching any pattern) or `NotAction`/`NotResource`
@@ -200,7 +278,33 @@ impl Policy {
     /// `s3:max-keys`, `aws:SourceIp`, `aws:SecureTransport`, `aws:username`,
     /// `aws:userid`.
     pub fn parse(json: &[u8]) -> Result<Self, PolicyError> {
-        Self::from_raw(parse_json(json)?, None)
+        Self::from_raw(parse_json(json)?, PolicyKind::Identity)
+    }
+
+    /// Parse a role's trust policy (see the module docs).
+    pub fn parse_trust_policy(json: &[u8]) -> Result<Self, PolicyError> {
+        Self::from_raw(parse_json(json)?, PolicyKind::Trust)
+    }
+
+    /// The claims the policy reads (`${jwt:...}` variables and `jwt:`
+    /// condition keys), which a session must carry.
+    pub fn claims(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .statements
+            .iter()
+            .flat_map(|st| {
+                st.resources
+                    .patterns
+                    .iter()
+                    .flat_map(Pattern::claims)
+                    .chain(st.conditions.iter().flat_map(Condition::claims))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Parse the bucket policy of `bucket` (PutBucketPolicy): like
@@ -208,11 +312,11 @@ impl Policy {
     /// `Resource`/`NotResource` must be `arn:aws:s3:::BUCKET` or
     /// `arn:aws:s3:::BUCKET/...`.
     pub fn parse_bucket_policy(json: &[u8], bucket: &str) -> Result<Self, PolicyError> {
-        Self::from_raw(parse_json(json)?, Some(bucket))
+        Self::from_raw(parse_json(json)?, PolicyKind::Bucket(bucket))
     }
 
     /// Validate a document read by serde (also as part of the users file).
-    pub(crate) fn from_raw(raw: RawPolicy, bucket: Option<&str>) -> Result<Self, PolicyError> {
+    pub(crate) fn from_raw(raw: RawPolicy, kind: PolicyKind<'_>) -> Result<Self, PolicyError> {
         let variables = match raw.version.as_deref() {
             Some("2012-10-17") => true,
             Some("2008-10-17") | None => false,
@@ -240,13 +344,16 @@ impl Policy {
                     Some(sid) => format!("Statement[{i}] (Sid \"{sid}\")"),
                     None => format!("Statement[{i}]"),
                 };
-                parse_statement(st, bucket, variables)
+                parse_statement(st, kind, variables)
                     .map_err(|e| PolicyError(format!("{e} in {label}")))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             statements,
-            bucket: bucket.map(str::to_owned),
+            bucket: match kind {
+                PolicyKind::Bucket(b) => Some(b.to_owned()),
+                _ => None,
+            },
         })
     }
 
@@ -281,12 +388,9 @@ impl Policy {
 
 impl Statement {
     fn applies(&self, req: &Request<'_>, lowercase_action: &str) -> bool {
-        let principal_matches = match (&self.principals, req.principal) {
-            (None | Some(Principals::Everyone), _) => true,
-            (Some(Principals::AccessKeys(keys)), Principal::AccessKey(key)) => {
-                keys.iter().any(|k| k == key)
-            }
-            (Some(Principals::AccessKeys(_)), Principal::Anonymous) => false,
+        let principal_matches = match &self.principals {
+            None | Some(Principals::Everyone) => true,
+            Some(Principals::Ids(ids)) => ids.iter().any(|id| id.matches(req.principal)),
         };
         principal_matches
             && self.actions.matches(lowercase_action, req.principal)
@@ -299,22 +403,31 @@ impl Statement {
 }
 
 /// Whether `req` is allowed, given the principal's identity policy (None for
-/// anonymous requests and for users without a policy) and the bucket policy
-/// of the request's bucket (None when it has none, and for requests not
-/// aimed at a bucket).
+/// anonymous requests and for users without a policy; an assumed role's
+/// policy for a session), a session's session policy (None when it was
+/// given none, and for long-term keys), and the bucket policy of the
+/// request's bucket (None when it has none, and for requests not aimed at a
+/// bucket).
 ///
-/// An explicit deny in either wins; otherwise an allow from either allows;
-/// otherwise the request is denied (default deny).
+/// An explicit deny in any wins; otherwise an allow from the identity or the
+/// bucket policy allows, provided the session policy, when there is one,
+/// allows too (a session policy only narrows, as in AWS, and here it narrows
+/// bucket-policy grants as well); otherwise the request is denied (default
+/// deny).
 pub fn authorize(
     identity_policy: Option<&Policy>,
+    session_policy: Option<&Policy>,
     bucket_policy: Option<&Policy>,
     req: &Request<'_>,
 ) -> bool {
-    let decisions = [identity_policy, bucket_policy].map(|p| p.map(|p| p.evaluate(req)));
+    let [identity, session, bucket] =
+        [identity_policy, session_policy, bucket_policy].map(|p| p.map(|p| p.evaluate(req)));
+    let decisions = [identity, session, bucket];
     if decisions.contains(&Some(Decision::ExplicitDeny)) {
         return false;
     }
-    decisions.contains(&Some(Decision::Allow))
+    let granted = identity == Some(Decision::Allow) || bucket == Some(Decision::Allow);
+    granted && session_policy.is_none_or(|_| session == Some(Decision::Allow))
 }
 
 fn within_bucket(resource: &str, bucket: &str) -> bool {
@@ -357,9 +470,14 @@ fn pick(
 
 fn parse_statement(
     st: RawStatement,
-    bucket: Option<&str>,
+    kind: PolicyKind<'_>,
     variables: bool,
 ) -> Result<Statement, String> {
+    let bucket = match kind {
+        PolicyKind::Bucket(b) => Some(b),
+        _ => None,
+    };
+    let trust = kind == PolicyKind::Trust;
     let deny = match st.effect.as_deref() {
         Some("Allow") => false,
         Some("Deny") => true,
@@ -373,27 +491,28 @@ fn parse_statement(
                 .to_owned(),
         );
     }
-    let principals = match (bucket, st.principal) {
-        (None, None) => None,
-        (None, Some(_)) => {
+    let principals = match (kind, st.principal) {
+        (PolicyKind::Identity, None) => None,
+        (PolicyKind::Identity, Some(_)) => {
             return Err("Principal is not allowed in an identity policy \
                         (it applies to its own access key)"
                 .to_owned())
         }
-        (Some(_), None) => return Err("Missing required field Principal".to_owned()),
-        (Some(_), Some(p)) => Some(parse_principal(p)?),
+        (_, None) => return Err("Missing required field Principal".to_owned()),
+        (_, Some(p)) => Some(parse_principal(p, trust)?),
     };
 
     let (actions, negated) = pick("Action", st.action, st.not_action)?;
     let mut action_patterns = Vec::with_capacity(actions.len());
     for action in &actions {
+        let service = if trust { "sts:" } else { "s3:" };
         let valid = action == "*"
             || action
-                .get(..3)
-                .is_some_and(|p| p.eq_ignore_ascii_case("s3:") && action.len() > 3);
+                .get(..service.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(service) && action.len() > service.len());
         if !valid {
             return Err(format!(
-                "Policy has invalid action: \"{action}\" (expected \"*\" or \"s3:...\")"
+                "Policy has invalid action: \"{action}\" (expected \"*\" or \"{service}...\")"
             ));
         }
         action_patterns.push(Pattern::parse_lowercase(action));
@@ -403,7 +522,17 @@ fn parse_statement(
         negated,
     };
 
-    let (resources, negated) = pick("Resource", st.resource, st.not_resource)?;
+    let (resources, negated) = if trust {
+        if st.resource.is_some() || st.not_resource.is_some() {
+            return Err(
+                "Has prohibited field Resource (a trust policy applies to its role)".to_owned(),
+            );
+        }
+        // Matches every resource: the role itself.
+        (Vec::new(), true)
+    } else {
+        pick("Resource", st.resource, st.not_resource)?
+    };
     let mut resource_patterns = Vec::with_capacity(resources.len());
     for resource in &resources {
         let valid = match bucket {
@@ -440,7 +569,9 @@ fn parse_statement(
             return Err(format!("Condition operator {operator} has no keys"));
         }
         for (key, values) in entries.0 {
-            conditions.push(Condition::parse(&operator, &key, &values.0, variables)?);
+            conditions.push(Condition::parse(
+                &operator, &key, &values.0, variables, trust,
+            )?);
         }
     }
 
@@ -453,7 +584,7 @@ fn parse_statement(
     })
 }
 
-fn parse_principal(raw: RawPrincipal) -> Result<Principals, String> {
+fn parse_principal(raw: RawPrincipal, trust: bool) -> Result<Principals, String> {
     let invalid = |what: &str| format!("Invalid principal in policy: {what}");
     let entries = match raw {
         RawPrincipal::Text(t) if t == "*" => return Ok(Principals::Everyone),
@@ -464,29 +595,50 @@ fn parse_principal(raw: RawPrincipal) -> Result<Principals, String> {
         }
         RawPrincipal::Map(entries) => entries.0,
     };
-    let mut keys = Vec::new();
+    let mut ids = Vec::new();
     let mut everyone = false;
     if entries.is_empty() {
         return Err(invalid("empty Principal"));
     }
     for (kind, values) in entries {
-        if kind != "AWS" {
-            return Err(invalid(&format!(
-                "principal type \"{kind}\" is not supported (only \"AWS\")"
-            )));
-        }
+        let federated = match kind.as_str() {
+            "AWS" => false,
+            "Federated" if trust => true,
+            _ => {
+                let types = if trust {
+                    "\"AWS\" and \"Federated\""
+                } else {
+                    "\"AWS\""
+                };
+                return Err(invalid(&format!(
+                    "principal type \"{kind}\" is not supported (only {types})"
+                )));
+            }
+        };
         if values.0.is_empty() {
-            return Err(invalid("empty AWS principal list"));
+            return Err(invalid(&format!("empty {kind} principal list")));
         }
         for v in values.0 {
+            if federated {
+                ids.push(PrincipalId::Federated(federated_issuer(&v).ok_or_else(
+                    || {
+                        invalid(&format!(
+                            "\"{v}\" (expected an issuer URL or \
+                         \"arn:aws:iam::ACCOUNT:oidc-provider/ISSUER\")"
+                        ))
+                    },
+                )?));
+                continue;
+            }
             if v == "*" {
                 everyone = true;
                 continue;
             }
-            keys.push(principal_access_key(&v).ok_or_else(|| {
+            ids.push(principal_id(&v).ok_or_else(|| {
                 invalid(&format!(
-                    "\"{v}\" (expected \"*\", an access key or \
-                     \"arn:aws:iam::ACCOUNT:user/NAME\")"
+                    "\"{v}\" (expected \"*\", an access key, \
+                     \"arn:aws:iam::ACCOUNT:user/NAME\", \"arn:aws:iam::ACCOUNT:role/NAME\" \
+                     or \"arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION\")"
                 ))
             })?);
         }
@@ -494,8 +646,78 @@ fn parse_principal(raw: RawPrincipal) -> Result<Principals, String> {
     Ok(if everyone {
         Principals::Everyone
     } else {
-        Principals::AccessKeys(keys)
+        Principals::Ids(ids)
     })
+}
+
+/// The issuer a `Federated` principal names: an `https://` (or loopback
+/// `http://`) URL, or `arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH`.
+fn federated_issuer(v: &str) -> Option<String> {
+    if let Some(rest) = v.strip_prefix("arn:") {
+        let mut parts = rest.splitn(5, ':');
+        let (Some(_partition), Some("iam"), Some(""), Some(_account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        let host = resource.strip_prefix("oidc-provider/")?;
+        return (!host.is_empty()).then(|| issuer_name(host).to_owned());
+    }
+    (v.starts_with("https://") || v.starts_with("http://")).then(|| issuer_name(v).to_owned())
+}
+
+/// What an `AWS` principal names: an access key (bare, or the user name of
+/// `arn:aws:iam::ACCOUNT:user/[PATH/]NAME`), a role
+/// (`arn:aws:iam::ACCOUNT:role/[PATH/]NAME`) or sessions of a role
+/// (`arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`).
+fn principal_id(v: &str) -> Option<PrincipalId> {
+    if let Some(rest) = v.strip_prefix("arn:") {
+        let mut parts = rest.splitn(5, ':');
+        let (Some(_partition), Some(service), Some(""), Some(_account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        let valid_name = |n: &str| is_valid_role_name(n).then(|| n.to_owned());
+        return match service {
+            "iam" => {
+                if let Some(role) = resource.strip_prefix("role/") {
+                    valid_name(role.rsplit('/').next()?).map(PrincipalId::Role)
+                } else {
+                    principal_access_key(v).map(PrincipalId::AccessKey)
+                }
+            }
+            "sts" => {
+                let (role, session) = resource.strip_prefix("assumed-role/")?.split_once('/')?;
+                let role = valid_name(role)?;
+                if session.is_empty() {
+                    return None;
+                }
+                Some(PrincipalId::AssumedRole {
+                    role,
+                    session: Pattern::parse(session, false).ok()?,
+                })
+            }
+            _ => None,
+        };
+    }
+    principal_access_key(v).map(PrincipalId::AccessKey)
+}
+
+/// Whether `name` can be a role name (IAM: 1-64 of `[A-Za-z0-9+=,.@_-]`).
+pub(crate) fn is_valid_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
 /// The access key a principal names: a bare access key, or the user name of

@@ -8,8 +8,10 @@ use std::time::{Duration, SystemTime};
 
 use subtle::ConstantTimeEq as _;
 
+use std::sync::Arc;
+
 use crate::authorization::{
-    format_amz_date, param, parse_amz_date, parse_authorization, parse_credential,
+    format_amz_date, param, parse_amz_date, parse_authorization, parse_credential_for,
     parse_query_auth, query_params, split_signed_headers, AuthKind, Credential,
 };
 use crate::canonical::{
@@ -18,6 +20,7 @@ use crate::canonical::{
 };
 use crate::credentials::CredentialStore;
 use crate::error::AuthError;
+use crate::session::Session;
 
 /// Largest allowed distance between the request time and the server time.
 pub(crate) const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -163,6 +166,8 @@ pub struct Verified {
     seed_signature: String,
     presigned: bool,
     anonymous: bool,
+    /// For temporary credentials: the session they belong to.
+    session: Option<Arc<Session>>,
 }
 
 impl Verified {
@@ -183,7 +188,14 @@ impl Verified {
             seed_signature: String::new(),
             presigned: false,
             anonymous: true,
+            session: None,
         }
+    }
+
+    /// The session of temporary credentials (an assumed role); None for
+    /// long-term keys and anonymous requests.
+    pub fn session(&self) -> Option<&Arc<Session>> {
+        self.session.as_ref()
     }
 
     /// True for [`Verified::anonymous`] requests.
@@ -212,6 +224,7 @@ impl fmt::Debug for Verified {
             .field("access_key", &self.access_key)
             .field("payload", &self.payload)
             .field("presigned", &self.presigned)
+            .field("session", &self.session.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -224,6 +237,66 @@ impl fmt::Debug for Verified {
 /// X-Amz-Expires (at most 7 days) and not more than 15 minutes early.
 pub fn verify_request(
     req: &RequestParts<'_>,
+    store: &dyn CredentialStore,
+    region: &str,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    verify_for(req, Service::S3, store, region, now)
+}
+
+/// Verify a SigV4-signed STS request (service `sts`), whose body (the form
+/// of the query API) has the hex SHA-256 `body_sha256`: the payload hash is
+/// the body's, as STS clients send no `x-amz-content-sha256`.
+/// <https://docs.aws.amazon.com/STS/latest/APIReference/CommonParameters.html>
+pub fn verify_sts_request(
+    req: &RequestParts<'_>,
+    body_sha256: &str,
+    store: &dyn CredentialStore,
+    region: &str,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    verify_for(req, Service::Sts { body_sha256 }, store, region, now)
+}
+
+/// The service a request is signed for.
+#[derive(Debug, Clone, Copy)]
+enum Service<'a> {
+    S3,
+    Sts { body_sha256: &'a str },
+}
+
+impl Service<'_> {
+    fn name(self) -> &'static str {
+        match self {
+            Self::S3 => "s3",
+            Self::Sts { .. } => "sts",
+        }
+    }
+}
+
+/// The secret key a request must be signed with, and its session when it
+/// carries a session token (header, or query for presigned URLs).
+fn secret_for(
+    store: &dyn CredentialStore,
+    access_key: &str,
+    session_token: Option<&str>,
+    now: SystemTime,
+) -> Result<(String, Option<Arc<Session>>), AuthError> {
+    match session_token {
+        Some(token) => {
+            let session = store.session(access_key, token, now)?;
+            Ok((session.secret_key().to_owned(), Some(session)))
+        }
+        None => store
+            .secret_key(access_key)
+            .map(|s| (s, None))
+            .ok_or(AuthError::InvalidAccessKeyId),
+    }
+}
+
+fn verify_for(
+    req: &RequestParts<'_>,
+    service: Service<'_>,
     store: &dyn CredentialStore,
     region: &str,
     now: SystemTime,
@@ -245,7 +318,7 @@ pub fn verify_request(
                 ));
             }
             if value.starts_with("AWS4-HMAC-SHA256") {
-                verify_header_auth(req, value, store, region, now)
+                verify_header_auth(req, service, value, store, region, now)
             } else if value.starts_with("AWS ") || value.starts_with("AWS4-ECDSA") {
                 Err(AuthError::UnsupportedSignatureVersion)
             } else {
@@ -254,7 +327,7 @@ pub fn verify_request(
                 ))
             }
         }
-        None if query_auth => verify_query_auth(req, &params, store, region, now),
+        None if query_auth => verify_query_auth(req, service, &params, store, region, now),
         None if param(&params, "AWSAccessKeyId").is_some()
             && param(&params, "Signature").is_some() =>
         {
@@ -283,13 +356,15 @@ fn parse_date_header(s: &str) -> Option<SystemTime> {
 
 fn verify_header_auth(
     req: &RequestParts<'_>,
+    service: Service<'_>,
     value: &str,
     store: &dyn CredentialStore,
     region: &str,
     now: SystemTime,
 ) -> Result<Verified, AuthError> {
     let auth = parse_authorization(value)?;
-    let credential = parse_credential(&auth.credential, region, AuthKind::Header)?;
+    let credential =
+        parse_credential_for(&auth.credential, region, service.name(), AuthKind::Header)?;
     let signed = split_signed_headers(&auth.signed_headers, AuthKind::Header)?;
     let bad_date = || {
         AuthError::AccessDenied(
@@ -313,16 +388,23 @@ fn verify_header_auth(
     if skew > MAX_SKEW {
         return Err(AuthError::RequestTimeTooSkewed);
     }
-    let content_sha256 = req
-        .headers
-        .get("x-amz-content-sha256")
-        .ok_or(AuthError::MissingContentSha256)?
-        .to_str()
-        .map_err(|_| AuthError::InvalidArgument("x-amz-content-sha256 is not ASCII".to_owned()))?;
+    let header_sha256 = match req.headers.get("x-amz-content-sha256") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            AuthError::InvalidArgument("x-amz-content-sha256 is not ASCII".to_owned())
+        })?),
+        None => None,
+    };
+    let content_sha256 = match (service, header_sha256) {
+        (Service::S3, Some(h)) => h,
+        (Service::S3, None) => return Err(AuthError::MissingContentSha256),
+        (Service::Sts { body_sha256 }, Some(h)) if !h.eq_ignore_ascii_case(body_sha256) => {
+            return Err(AuthError::XAmzContentSHA256Mismatch)
+        }
+        (Service::Sts { body_sha256 }, _) => body_sha256,
+    };
     let payload = PayloadMode::parse(content_sha256)?;
-    let secret = store
-        .secret_key(&credential.access_key)
-        .ok_or(AuthError::InvalidAccessKeyId)?;
+    let token = header_str(req.headers, "x-amz-security-token");
+    let (secret, session) = secret_for(store, &credential.access_key, token, now)?;
     let signing = SigningContext::new(&secret, time, &credential, amz_date)?;
     let seed_signature = check_signature(
         req,
@@ -340,6 +422,7 @@ fn verify_header_auth(
         seed_signature,
         presigned: false,
         anonymous: false,
+        session,
     })
 }
 
@@ -356,13 +439,15 @@ fn has_unsigned_amz_header(headers: &http::HeaderMap, signed: &[&str]) -> bool {
 
 fn verify_query_auth(
     req: &RequestParts<'_>,
+    service: Service<'_>,
     params: &[(String, String)],
     store: &dyn CredentialStore,
     region: &str,
     now: SystemTime,
 ) -> Result<Verified, AuthError> {
     let auth = parse_query_auth(params)?;
-    let credential = parse_credential(&auth.credential, region, AuthKind::Query)?;
+    let credential =
+        parse_credential_for(&auth.credential, region, service.name(), AuthKind::Query)?;
     let signed = split_signed_headers(&auth.signed_headers, AuthKind::Query)?;
     // Whoever holds a presigned URL must not add instructions to it: every
     // x-amz-* header must be among the signed ones (as S3 requires).
@@ -400,9 +485,12 @@ fn verify_query_auth(
         .or_else(|| param(params, "X-Amz-Content-Sha256"))
         .unwrap_or(UNSIGNED_PAYLOAD);
     let payload = PayloadMode::parse(sha256_header.unwrap_or(payload_hash))?;
-    let secret = store
-        .secret_key(&credential.access_key)
-        .ok_or(AuthError::InvalidAccessKeyId)?;
+    // A presigned URL's token is a query parameter (or, rarely, a header);
+    // it can never outlive its session: the session's expiry is checked at
+    // every use.
+    let token = param(params, "X-Amz-Security-Token")
+        .or_else(|| header_str(req.headers, "x-amz-security-token"));
+    let (secret, session) = secret_for(store, &credential.access_key, token, now)?;
     let signing = SigningContext::new(&secret, time, &credential, auth.amz_date.clone())?;
     let seed_signature = check_signature(
         req,
@@ -420,6 +508,7 @@ fn verify_query_auth(
         seed_signature,
         presigned: true,
         anonymous: false,
+        session,
     })
 }
 

@@ -24,6 +24,11 @@
 //! A user without `policy` is authenticated but may do nothing by itself
 //! (default deny); a bucket policy naming it can still grant access.
 //!
+//! The same file configures identity federation (STS), see [`crate::roles`]:
+//! `oidc_providers` (the token issuers this gateway trusts) and `roles`
+//! (what AssumeRole and AssumeRoleWithWebIdentity hand out). Each of
+//! `users`, `oidc_providers` and `roles` may be left out.
+//!
 //! The file is checked strictly: unknown fields, duplicate access keys,
 //! empty keys or secrets and policy errors are refused, each error naming
 //! the entry (`users[INDEX] (access key "KEY")`) and never a secret.
@@ -36,7 +41,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::policy::raw::{MapOnly, RawPolicy};
-use crate::policy::{is_valid_access_key, Policy};
+use crate::policy::{is_valid_access_key, Policy, PolicyKind};
+use crate::roles::{check_providers, check_roles, OidcProvider, RawProvider, RawRole, Role};
 
 /// One user of the users file.
 ///
@@ -70,10 +76,27 @@ impl fmt::Debug for UserEntry {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUsersFile {
+    #[serde(default)]
     users: RawUsers,
+    #[serde(default)]
+    oidc_providers: Vec<MapOnly<RawProvider>>,
+    #[serde(default)]
+    roles: Vec<MapOnly<RawRole>>,
+}
+
+/// Everything a users file configures.
+#[derive(Debug, Clone, Default)]
+pub struct UsersFile {
+    /// Long-term access keys, in file order.
+    pub users: Vec<UserEntry>,
+    /// Identity token issuers trusted by AssumeRoleWithWebIdentity.
+    pub oidc_providers: Vec<OidcProvider>,
+    /// Roles sessions are made from.
+    pub roles: Vec<Role>,
 }
 
 /// The `users` array; an entry's parse error says which entry it is.
+#[derive(Default)]
 struct RawUsers(Vec<RawUser>);
 
 impl<'de> Deserialize<'de> for RawUsers {
@@ -131,6 +154,16 @@ pub fn parse_users(
     env: impl Fn(&str) -> Option<String>,
     read_file: impl Fn(&Path) -> io::Result<String>,
 ) -> Result<Vec<UserEntry>, String> {
+    parse_users_file(json, env, read_file).map(|f| f.users)
+}
+
+/// Parse and check a whole users file: its users (as [`parse_users`]), OIDC
+/// providers and roles.
+pub fn parse_users_file(
+    json: &[u8],
+    env: impl Fn(&str) -> Option<String>,
+    read_file: impl Fn(&Path) -> io::Result<String>,
+) -> Result<UsersFile, String> {
     let MapOnly(raw): MapOnly<RawUsersFile> =
         serde_json::from_slice(json).map_err(|e| locate_error(json, e))?;
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -145,7 +178,13 @@ pub fn parse_users(
         }
         users.push(entry);
     }
-    Ok(users)
+    let oidc_providers = check_providers(raw.oidc_providers.into_iter().map(|MapOnly(p)| p))?;
+    let roles = check_roles(raw.roles.into_iter().map(|MapOnly(r)| r))?;
+    Ok(UsersFile {
+        users,
+        oidc_providers,
+        roles,
+    })
 }
 
 /// Read and parse the users file at `path` with the process environment,
@@ -227,7 +266,7 @@ fn check_user(
     };
     let policy = user
         .policy
-        .map(|MapOnly(raw)| Policy::from_raw(raw, None))
+        .map(|MapOnly(raw)| Policy::from_raw(raw, PolicyKind::Identity))
         .transpose()
         .map_err(|e| format!("policy: {e}"))?;
     Ok(UserEntry {

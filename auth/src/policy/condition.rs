@@ -14,18 +14,27 @@
 //! - condition key names are case-insensitive, values are not (except for
 //!   the `...IgnoreCase` operators).
 //!
-//! Unknown operators, unknown keys, set operators (`ForAnyValue:`,
-//! `ForAllValues:`; every key here is single-valued) and an operator applied
-//! to a key of another type are parse errors: a key this gateway never
-//! fills in would make a negated condition always true, silently.
+//! - identity claims (`jwt:CLAIM` in any policy, `ISSUER:CLAIM` in trust
+//!   policies, as on EKS/AKS: `oidc.example/realm:sub`, split at the last
+//!   `:`) may be lists (`groups`, `roles`): the set operators
+//!   `ForAnyValue:` (some value of the request matches) and `ForAllValues:`
+//!   (every value matches; true when there are none) qualify any operator;
+//!   without one, a list holds for a positive operator when any of its
+//!   values matches and for a negated one when none does.
+//!   <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html>
+//!
+//! Unknown operators, unknown keys and an operator applied to a key of
+//! another type are parse errors: a key this gateway never fills in would
+//! make a negated condition always true, silently.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use super::pattern::Pattern;
 use super::{ConditionContext, Principal};
 
 /// A condition key a request can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
     /// `s3:prefix` (ListBucket).
     Prefix,
@@ -37,26 +46,62 @@ enum Key {
     SourceIp,
     /// `aws:SecureTransport`.
     SecureTransport,
-    /// `aws:username` and `aws:userid`: the access key, absent when anonymous.
+    /// `aws:username`: the access key, or an assumed role's session name;
+    /// absent when anonymous.
     UserName,
+    /// `aws:userid`: the access key, or `ROLE:SESSION`.
+    UserId,
+    /// `jwt:CLAIM`: a claim of the identity token behind a session.
+    Jwt(String),
+    /// `ISSUER:CLAIM` (trust policies): a claim of a token from that issuer
+    /// (named without its scheme).
+    IssuerClaim { issuer: String, claim: String },
+}
+
+/// An issuer URL as trust policies name it: without `https://` (or
+/// `http://`) and without a trailing `/`.
+pub(crate) fn issuer_name(issuer: &str) -> &str {
+    issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+        .unwrap_or(issuer)
+        .trim_end_matches('/')
 }
 
 impl Key {
-    fn parse(name: &str) -> Option<Self> {
-        Some(match name.to_ascii_lowercase().as_str() {
+    fn parse(name: &str, trust: bool) -> Option<Self> {
+        let lower = name.to_ascii_lowercase();
+        Some(match lower.as_str() {
             "s3:prefix" => Self::Prefix,
             "s3:delimiter" => Self::Delimiter,
             "s3:max-keys" => Self::MaxKeys,
             "aws:sourceip" => Self::SourceIp,
             "aws:securetransport" => Self::SecureTransport,
-            "aws:username" | "aws:userid" => Self::UserName,
+            "aws:username" => Self::UserName,
+            "aws:userid" => Self::UserId,
+            l if l.starts_with("jwt:") && l.len() > 4 => Self::Jwt(name[4..].to_owned()),
+            l if trust && !l.starts_with("aws:") && !l.starts_with("s3:") => {
+                let (issuer, claim) = name.rsplit_once(':')?;
+                if issuer.is_empty() || claim.is_empty() {
+                    return None;
+                }
+                Self::IssuerClaim {
+                    issuer: issuer_name(issuer).to_owned(),
+                    claim: claim.to_owned(),
+                }
+            }
             _ => return None,
         })
     }
 
-    fn kind(self) -> KeyKind {
+    fn kind(&self) -> KeyKind {
         match self {
-            Self::Prefix | Self::Delimiter | Self::UserName => KeyKind::String,
+            Self::Prefix
+            | Self::Delimiter
+            | Self::UserName
+            | Self::UserId
+            | Self::Jwt(_)
+            | Self::IssuerClaim { .. } => KeyKind::String,
             Self::MaxKeys => KeyKind::Numeric,
             Self::SourceIp => KeyKind::Ip,
             Self::SecureTransport => KeyKind::Bool,
@@ -64,16 +109,36 @@ impl Key {
     }
 
     /// The key's value in a request, None when absent.
-    fn value<'a>(self, ctx: &'a ConditionContext, principal: Principal<'a>) -> Option<Value<'a>> {
+    fn value<'a>(&self, ctx: &'a ConditionContext, principal: Principal<'a>) -> Option<Value<'a>> {
+        let text = |s: &'a str| Value::Str(Cow::Borrowed(s));
         match self {
-            Self::Prefix => ctx.prefix.as_deref().map(Value::Str),
-            Self::Delimiter => ctx.delimiter.as_deref().map(Value::Str),
+            Self::Prefix => ctx.prefix.as_deref().map(text),
+            Self::Delimiter => ctx.delimiter.as_deref().map(text),
             Self::MaxKeys => ctx.max_keys.map(Value::Number),
             Self::SourceIp => ctx.source_ip.map(|ip| Value::Ip(ip.to_canonical())),
             Self::SecureTransport => Some(Value::Bool(ctx.secure_transport)),
             Self::UserName => match principal {
-                Principal::AccessKey(key) => Some(Value::Str(key)),
-                Principal::Anonymous => None,
+                Principal::AccessKey(key) => Some(text(key)),
+                Principal::Session(s) => Some(text(&s.session_name)),
+                Principal::Anonymous | Principal::WebIdentity { .. } => None,
+            },
+            Self::UserId => match principal {
+                Principal::AccessKey(key) => Some(text(key)),
+                Principal::Session(s) => Some(Value::Str(Cow::Owned(s.user_id()))),
+                Principal::Anonymous | Principal::WebIdentity { .. } => None,
+            },
+            Self::Jwt(claim) => principal
+                .claims()
+                .and_then(|c| c.get(claim))
+                .map(|v| Value::Strs(v.values())),
+            Self::IssuerClaim { issuer, claim } => match principal {
+                Principal::WebIdentity {
+                    issuer: token_issuer,
+                    claims,
+                } if issuer_name(token_issuer) == issuer => {
+                    claims.get(claim).map(|v| Value::Strs(v.values()))
+                }
+                _ => None,
             },
         }
     }
@@ -89,7 +154,9 @@ enum KeyKind {
 
 /// A request's value for a key.
 enum Value<'a> {
-    Str(&'a str),
+    Str(Cow<'a, str>),
+    /// A claim: one value or a list.
+    Strs(Vec<&'a str>),
     Number(u64),
     Ip(IpAddr),
     Bool(bool),
@@ -121,6 +188,13 @@ enum Op {
     Null,
 }
 
+/// `ForAnyValue:` / `ForAllValues:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    Any,
+    All,
+}
+
 /// The policy's values for one (operator, key) pair.
 #[derive(Debug, Clone, PartialEq)]
 enum Values {
@@ -138,6 +212,7 @@ pub(crate) struct Condition {
     op: Op,
     negated: bool,
     if_exists: bool,
+    set: Option<SetOp>,
     key: Key,
     values: Values,
 }
@@ -149,15 +224,20 @@ const OPERATORS: &str = "StringEquals, StringNotEquals, StringEqualsIgnoreCase, 
     IpAddress, NotIpAddress, Bool (each optionally ...IfExists) and Null";
 
 const KEYS: &str = "s3:prefix, s3:delimiter, s3:max-keys, aws:SourceIp, aws:SecureTransport, \
-    aws:username, aws:userid";
+    aws:username, aws:userid, jwt:CLAIM";
 
-fn parse_operator(name: &str) -> Result<(Op, bool, bool), String> {
-    if name.contains(':') {
-        return Err(format!(
-            "Invalid Condition operator {name}: set operators (ForAnyValue:, ForAllValues:) \
-             are not supported; every condition key here has a single value"
-        ));
-    }
+fn parse_operator(full: &str) -> Result<(Op, bool, bool, Option<SetOp>), String> {
+    let (set, name) = match full.split_once(':') {
+        Some(("ForAnyValue", rest)) => (Some(SetOp::Any), rest),
+        Some(("ForAllValues", rest)) => (Some(SetOp::All), rest),
+        Some(_) => {
+            return Err(format!(
+                "Invalid Condition operator {full}: the only qualifiers are ForAnyValue: \
+                 and ForAllValues:"
+            ))
+        }
+        None => (None, full),
+    };
     let (base, if_exists) = match name.strip_suffix("IfExists") {
         Some(base) if base != "Null" => (base, true),
         _ => (name, false),
@@ -181,25 +261,33 @@ fn parse_operator(name: &str) -> Result<(Op, bool, bool), String> {
         "Null" => (Op::Null, false),
         _ => {
             return Err(format!(
-                "Invalid Condition operator {name} (supported: {OPERATORS})"
+                "Invalid Condition operator {full} (supported: {OPERATORS})"
             ))
         }
     };
-    Ok((op, negated, if_exists))
+    if set.is_some() && op == Op::Null {
+        return Err(format!(
+            "Invalid Condition operator {full}: Null takes no qualifier"
+        ));
+    }
+    Ok((op, negated, if_exists, set))
 }
 
 impl Condition {
     /// Parse one (operator, key, values) triple. `variables` enables policy
-    /// variables in string values (Version 2012-10-17).
+    /// variables in string values (Version 2012-10-17); `trust` the
+    /// `ISSUER:CLAIM` keys of role trust policies.
     pub fn parse(
         operator: &str,
         key_name: &str,
         raw_values: &[String],
         variables: bool,
+        trust: bool,
     ) -> Result<Self, String> {
-        let (op, negated, if_exists) = parse_operator(operator)?;
-        let key = Key::parse(key_name).ok_or_else(|| {
-            format!("Policy has an invalid condition key {key_name} (supported: {KEYS})")
+        let (op, negated, if_exists, set) = parse_operator(operator)?;
+        let key = Key::parse(key_name, trust).ok_or_else(|| {
+            let more = if trust { ", ISSUER:CLAIM" } else { "" };
+            format!("Policy has an invalid condition key {key_name} (supported: {KEYS}{more})")
         })?;
         if raw_values.is_empty() {
             return Err(format!("{operator} for {key_name} has no values"));
@@ -268,9 +356,22 @@ impl Condition {
             op,
             negated,
             if_exists,
+            set,
             key,
             values,
         })
+    }
+
+    /// The claim a `jwt:` key names, and those `${jwt:...}` values name.
+    pub fn claims(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        if let Key::Jwt(c) = &self.key {
+            names.push(c.as_str());
+        }
+        if let Values::Strings(patterns) = &self.values {
+            names.extend(patterns.iter().flat_map(Pattern::claims));
+        }
+        names
     }
 
     /// Whether the condition holds for a request.
@@ -281,21 +382,43 @@ impl Condition {
             let absent = value.is_none();
             return matches!(&self.values, Values::Bools(b) if b.contains(&absent));
         }
-        let Some(value) = value else {
-            return self.if_exists || self.negated;
+        let value = match value {
+            Some(Value::Strs(list)) if list.is_empty() => None,
+            v => v,
         };
-        self.any_value_matches(&value, principal) != self.negated
+        let Some(value) = value else {
+            return match self.set {
+                Some(SetOp::All) => true,
+                Some(SetOp::Any) => self.if_exists,
+                None => self.if_exists || self.negated,
+            };
+        };
+        let singles: Vec<Value<'_>> = match value {
+            Value::Strs(list) => list
+                .into_iter()
+                .map(|s| Value::Str(Cow::Borrowed(s)))
+                .collect(),
+            v => vec![v],
+        };
+        let holds = |v: &Value<'_>| self.any_value_matches(v, principal) != self.negated;
+        match self.set {
+            Some(SetOp::Any) => singles.iter().any(holds),
+            Some(SetOp::All) => singles.iter().all(holds),
+            // A positive operator: some value matches; a negated one: none.
+            None if self.negated => singles.iter().all(holds),
+            None => singles.iter().any(holds),
+        }
     }
 
     fn any_value_matches(&self, value: &Value<'_>, principal: Principal<'_>) -> bool {
         let number_text;
         let text = match value {
-            Value::Str(s) => Some(*s),
+            Value::Str(s) => Some(s.as_ref()),
             Value::Number(n) => {
                 number_text = n.to_string();
                 Some(number_text.as_str())
             }
-            Value::Ip(_) | Value::Bool(_) => None,
+            Value::Ip(_) | Value::Bool(_) | Value::Strs(_) => None,
         };
         match (&self.op, &self.values) {
             (Op::String(op), Values::Strings(patterns)) => {

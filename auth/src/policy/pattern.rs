@@ -8,13 +8,20 @@
 //!
 //! Variables: <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html>.
 
+use std::borrow::Cow;
+
 use super::Principal;
 
 /// A policy variable this gateway can fill in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Variable {
-    /// `${aws:username}` and `${aws:userid}`: both the access key.
-    AccessKey,
+    /// `${aws:username}`: the access key; for an assumed role, the session name.
+    UserName,
+    /// `${aws:userid}`: the access key; for an assumed role, `ROLE:SESSION`.
+    UserId,
+    /// `${jwt:CLAIM}` (MinIO's spelling): a string claim of the identity
+    /// token an assumed role's session came from.
+    Jwt(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,18 +69,33 @@ impl Pattern {
                     .find('}')
                     .ok_or_else(|| format!("\"{s}\" has an unterminated policy variable"))?;
                 let name = &rest[2..end];
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "*" => text.push('*'),
-                    "?" => text.push('?'),
-                    "$" => text.push('$'),
-                    "aws:username" | "aws:userid" => {
+                let trimmed = name.trim();
+                let claim = trimmed
+                    .get(..4)
+                    .filter(|p| p.eq_ignore_ascii_case("jwt:"))
+                    .map(|_| &trimmed[4..])
+                    .filter(|c| !c.is_empty());
+                match (trimmed.to_ascii_lowercase().as_str(), claim) {
+                    ("*", _) => text.push('*'),
+                    ("?", _) => text.push('?'),
+                    ("$", _) => text.push('$'),
+                    (_, Some(claim)) => {
                         flush(&mut pieces, &mut text);
-                        pieces.push(Piece::Var(Variable::AccessKey));
+                        pieces.push(Piece::Var(Variable::Jwt(claim.to_owned())));
+                    }
+                    ("aws:username", _) => {
+                        flush(&mut pieces, &mut text);
+                        pieces.push(Piece::Var(Variable::UserName));
+                    }
+                    ("aws:userid", _) => {
+                        flush(&mut pieces, &mut text);
+                        pieces.push(Piece::Var(Variable::UserId));
                     }
                     _ => {
                         return Err(format!(
                             "\"{s}\" uses the unsupported policy variable ${{{name}}} \
-                             (supported: ${{aws:username}}, ${{aws:userid}}, ${{*}}, ${{?}}, ${{$}})"
+                             (supported: ${{aws:username}}, ${{aws:userid}}, ${{jwt:CLAIM}}, \
+                             ${{*}}, ${{?}}, ${{$}})"
                         ))
                     }
                 }
@@ -128,7 +150,7 @@ impl Pattern {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Star => out.push('*'),
                 Piece::Question => out.push('?'),
-                Piece::Var(v) => out.push_str(resolve(*v, principal)?),
+                Piece::Var(v) => out.push_str(&resolve(v, principal)?),
             }
         }
         Some(out)
@@ -143,7 +165,7 @@ impl Pattern {
                 Piece::Text(t) => elems.extend(t.chars().map(Elem::Char)),
                 Piece::Star => elems.push(Elem::Star),
                 Piece::Question => elems.push(Elem::Question),
-                Piece::Var(v) => match resolve(*v, principal) {
+                Piece::Var(v) => match resolve(v, principal) {
                     Some(value) => elems.extend(value.chars().map(Elem::Char)),
                     None => return false,
                 },
@@ -159,10 +181,31 @@ fn flush(pieces: &mut Vec<Piece>, text: &mut String) {
     }
 }
 
-fn resolve(var: Variable, principal: Principal<'_>) -> Option<&str> {
+impl Pattern {
+    /// The claims `${jwt:...}` variables of this pattern name.
+    pub fn claims(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Var(Variable::Jwt(c)) => Some(c.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// A variable's value for `principal`; None when it has none (anonymous
+/// callers, a claim the token did not have or that is a list).
+fn resolve<'a>(var: &Variable, principal: Principal<'a>) -> Option<Cow<'a, str>> {
     match (var, principal) {
-        (Variable::AccessKey, Principal::AccessKey(key)) => Some(key),
-        (Variable::AccessKey, Principal::Anonymous) => None,
+        (Variable::UserName | Variable::UserId, Principal::AccessKey(key)) => {
+            Some(Cow::Borrowed(key))
+        }
+        (Variable::UserName, Principal::Session(s)) => Some(Cow::Borrowed(&s.session_name)),
+        (Variable::UserId, Principal::Session(s)) => Some(Cow::Owned(s.user_id())),
+        (Variable::Jwt(claim), _) => principal
+            .claims()
+            .and_then(|c| c.get(claim))
+            .and_then(|v| v.text())
+            .map(Cow::Borrowed),
+        (Variable::UserName | Variable::UserId, _) => None,
     }
 }
 

@@ -246,7 +246,7 @@ fn authorize_table() {
     ];
     for (name, identity, bucket, action, resource, principal, want) in cases {
         let req = Request { action, resource, principal: *principal, context: &ctx };
-        assert_eq!(authorize(*identity, *bucket, &req), *want, "{name}");
+        assert_eq!(authorize(*identity, None, *bucket, &req), *want, "{name}");
     }
 }
 
@@ -261,7 +261,7 @@ fn parse_error_table() {
         ("bad effect", r#"{"Statement":{"Effect":"allow","Action":"*","Resource":"*"}}"#, None, "Invalid effect: allow in Statement[0]"),
         ("missing effect", r#"{"Statement":{"Sid":"s1","Action":"*","Resource":"*"}}"#, None, "Missing required field Effect in Statement[0] (Sid \"s1\")"),
         ("unknown operator", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringMatches":{"s3:prefix":"a"}}}}"#, None, "Invalid Condition operator StringMatches"),
-        ("set operator", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"ForAnyValue:StringLike":{"s3:prefix":"a"}}}}"#, None, "set operators"),
+        ("unknown qualifier", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"ForSomeValues:StringLike":{"s3:prefix":"a"}}}}"#, None, "qualifiers"),
         ("unknown condition key", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:Referer":"x"}}}}"#, None, "invalid condition key aws:Referer"),
         ("operator for another key type", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"IpAddress":{"s3:prefix":"10.0.0.0/8"}}}}"#, None, "IpAddress cannot be applied"),
         ("bad cidr", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/33"}}}}"#, None, "is not an IP address or CIDR"),
@@ -294,7 +294,7 @@ fn parse_error_table() {
         ("bucket: second resource outside", r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"arn:aws:s3:::b"},{"Effect":"Allow","Principal":"*","Action":"*","Resource":["arn:aws:s3:::b/*","arn:aws:s3:::c/*"]}]}"#, Some("b"), "in Statement[1]"),
         ("bucket: missing principal", r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#, Some("b"), "Missing required field Principal"),
         ("bucket: service principal", r#"{"Statement":{"Effect":"Allow","Principal":{"Service":"s3.amazonaws.com"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#, Some("b"), "principal type \"Service\""),
-        ("bucket: role principal", r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/x"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#, Some("b"), "Invalid principal"),
+        ("bucket: account principal", r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#, Some("b"), "Invalid principal"),
         ("bucket: account root principal", r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#, Some("b"), "Invalid principal"),
         ("bucket: wildcard principal", r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"read*"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#, Some("b"), "Invalid principal"),
         ("bucket: principal string", r#"{"Statement":{"Effect":"Allow","Principal":"reader","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#, Some("b"), "Invalid principal"),
@@ -361,4 +361,410 @@ fn arns() {
     assert_eq!(object_arn("b", "a/b c"), "arn:aws:s3:::b/a/b c");
     assert!(within_bucket(&object_arn("b", ""), "b"));
     assert!(!within_bucket("arn:aws:s3:::bc/x", "b"));
+}
+
+mod federation {
+    //! Trust policies, assumed-role sessions and identity claims.
+
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::session::{ClaimValue, Claims, Session, SessionSource};
+
+    const ISSUER: &str = "https://login.example/realms/stats";
+
+    fn claims(pairs: &[(&str, &[&str])]) -> Claims {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    [one] if !k.starts_with("groups") => ClaimValue::Text((*one).to_owned()),
+                    list => ClaimValue::List(list.iter().map(|s| (*s).to_owned()).collect()),
+                };
+                ((*k).to_owned(), value)
+            })
+            .collect()
+    }
+
+    fn assume(trust: &Policy, principal: Principal<'_>, action: &str) -> bool {
+        let ctx = ConditionContext::default();
+        let req = Request {
+            action,
+            resource: "arn:aws:iam::000000000000:role/analyst",
+            principal,
+            context: &ctx,
+        };
+        trust.evaluate(&req) == Decision::Allow
+    }
+
+    #[test]
+    fn trust_policies_decide_who_assumes_a_role() {
+        let trust = Policy::parse_trust_policy(
+            br#"{"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123:oidc-provider/login.example/realms/stats"},
+               "Action":"sts:AssumeRoleWithWebIdentity",
+               "Condition":{"StringEquals":{"login.example/realms/stats:aud":"blobgate"},
+                            "ForAnyValue:StringLike":{"login.example/realms/stats:groups":["stat*"]}}},
+              {"Effect":"Allow","Principal":{"AWS":["ci", "arn:aws:iam::1:user/deployer"]},"Action":"sts:AssumeRole"},
+              {"Effect":"Deny","Principal":{"Federated":"https://login.example/realms/stats"},
+               "Action":"sts:*","Condition":{"StringEquals":{"login.example/realms/stats:sub":"mallory"}}}]}"#,
+        )
+        .unwrap();
+        fn web<'a>(c: &'a Claims, issuer: &'a str) -> Principal<'a> {
+            Principal::WebIdentity { issuer, claims: c }
+        }
+        let ok = claims(&[
+            ("aud", &["blobgate"]),
+            ("sub", &["alice"]),
+            ("groups", &["x", "statisticians"]),
+        ]);
+        assert!(assume(
+            &trust,
+            web(&ok, ISSUER),
+            "sts:AssumeRoleWithWebIdentity"
+        ));
+        // The issuer with a trailing slash is the same issuer.
+        assert!(assume(
+            &trust,
+            web(&ok, "https://login.example/realms/stats/"),
+            "sts:AssumeRoleWithWebIdentity"
+        ));
+        // Only the web-identity action.
+        assert!(!assume(&trust, web(&ok, ISSUER), "sts:AssumeRole"));
+        let no_group = claims(&[
+            ("aud", &["blobgate"]),
+            ("sub", &["alice"]),
+            ("groups", &["admins"]),
+        ]);
+        assert!(!assume(
+            &trust,
+            web(&no_group, ISSUER),
+            "sts:AssumeRoleWithWebIdentity"
+        ));
+        let no_groups_claim = claims(&[("aud", &["blobgate"]), ("sub", &["alice"])]);
+        assert!(!assume(
+            &trust,
+            web(&no_groups_claim, ISSUER),
+            "sts:AssumeRoleWithWebIdentity"
+        ));
+        let other_aud = claims(&[
+            ("aud", &["other"]),
+            ("sub", &["alice"]),
+            ("groups", &["stats"]),
+        ]);
+        assert!(!assume(
+            &trust,
+            web(&other_aud, ISSUER),
+            "sts:AssumeRoleWithWebIdentity"
+        ));
+        // Another issuer's token: neither its principal nor its claims apply.
+        assert!(!assume(
+            &trust,
+            web(&ok, "https://evil.example/realms/stats"),
+            "sts:AssumeRoleWithWebIdentity"
+        ));
+        let mallory = claims(&[
+            ("aud", &["blobgate"]),
+            ("sub", &["mallory"]),
+            ("groups", &["stats"]),
+        ]);
+        assert_eq!(
+            trust.evaluate(&Request {
+                action: "sts:AssumeRoleWithWebIdentity",
+                resource: "arn:aws:iam::0:role/analyst",
+                principal: web(&mallory, ISSUER),
+                context: &ConditionContext::default(),
+            }),
+            Decision::ExplicitDeny
+        );
+        assert!(assume(&trust, Principal::AccessKey("ci"), "sts:AssumeRole"));
+        assert!(assume(
+            &trust,
+            Principal::AccessKey("deployer"),
+            "sts:AssumeRole"
+        ));
+        assert!(!assume(
+            &trust,
+            Principal::AccessKey("other"),
+            "sts:AssumeRole"
+        ));
+        assert!(!assume(&trust, Principal::Anonymous, "sts:AssumeRole"));
+    }
+
+    #[test]
+    fn for_all_values_and_negated_list_conditions() {
+        let trust = |cond: &str| {
+            Policy::parse_trust_policy(
+                format!(
+                    r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow",
+                    "Principal":{{"Federated":"{ISSUER}"}},"Action":"sts:AssumeRoleWithWebIdentity",
+                    "Condition":{cond}}}}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let all = trust(
+            r#"{"ForAllValues:StringEquals":{"login.example/realms/stats:groups":["a","b"]}}"#,
+        );
+        let none_admin =
+            trust(r#"{"StringNotEquals":{"login.example/realms/stats:groups":"admins"}}"#);
+        fn web(c: &Claims) -> Principal<'_> {
+            Principal::WebIdentity {
+                issuer: ISSUER,
+                claims: c,
+            }
+        }
+        let act = "sts:AssumeRoleWithWebIdentity";
+        let ab = claims(&[("groups", &["a", "b"])]);
+        let ac = claims(&[("groups", &["a", "c"])]);
+        let admin = claims(&[("groups", &["a", "admins"])]);
+        let empty = claims(&[]);
+        assert!(assume(&all, web(&ab), act));
+        assert!(!assume(&all, web(&ac), act));
+        // ForAllValues over no values holds (AWS's documented pitfall).
+        assert!(assume(&all, web(&empty), act));
+        assert!(assume(&none_admin, web(&ab), act));
+        assert!(!assume(&none_admin, web(&admin), act));
+    }
+
+    #[test]
+    fn trust_policy_errors() {
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":{"Federated":"x"},"Action":"sts:AssumeRoleWithWebIdentity"}}"#,
+                "issuer URL",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":{"Federated":"https://i"},"Action":"s3:GetObject"}}"#,
+                "sts:",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":{"Federated":"https://i"},"Action":"sts:*","Resource":"*"}}"#,
+                "Resource",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}"#,
+                "Principal",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Principal":{"Service":"x"},"Action":"sts:AssumeRole"}}"#,
+                "principal type",
+            ),
+        ];
+        for (doc, want) in cases {
+            let e = Policy::parse_trust_policy(doc.as_bytes()).unwrap_err();
+            assert!(e.message().contains(want), "{doc}: {e}");
+        }
+        // Federated principals and issuer keys belong to trust policies only.
+        assert!(Policy::parse_bucket_policy(
+            br#"{"Statement":{"Effect":"Allow","Principal":{"Federated":"https://i"},"Action":"s3:*","Resource":"arn:aws:s3:::b/*"}}"#,
+            "b"
+        )
+        .is_err());
+        assert!(Policy::parse(
+            br#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"login.example:sub":"a"}}}}"#
+        )
+        .is_err());
+    }
+
+    fn session(role: &str, name: &str, c: Claims, policy: Option<&str>) -> Session {
+        Session::new(
+            role.into(),
+            "123456789012".into(),
+            name.into(),
+            SessionSource::WebIdentity {
+                issuer: ISSUER.into(),
+            },
+            c,
+            policy.map(str::to_owned),
+            SystemTime::now() + Duration::from_secs(900),
+        )
+    }
+
+    fn allowed(
+        role_policy: &Policy,
+        session_policy: Option<&Policy>,
+        bucket: Option<&Policy>,
+        s: &Session,
+        action: &str,
+        resource: &str,
+    ) -> bool {
+        let ctx = ConditionContext::default();
+        let req = Request {
+            action,
+            resource,
+            principal: Principal::Session(s),
+            context: &ctx,
+        };
+        authorize(Some(role_policy), session_policy, bucket, &req)
+    }
+
+    #[test]
+    fn sessions_are_allowed_their_role_narrowed_by_the_session_policy() {
+        let role = Policy::parse(
+            br#"{"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::team/home/${jwt:sub}/*"},
+              {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::team/by-session/${aws:username}/*"},
+              {"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::team",
+               "Condition":{"StringEquals":{"jwt:email":"alice@example.org"}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(role.claims(), ["email", "sub"]);
+        let alice = session(
+            "analyst",
+            "nb-1",
+            claims(&[("sub", &["alice"]), ("email", &["alice@example.org"])]),
+            None,
+        );
+        assert!(allowed(
+            &role,
+            None,
+            None,
+            &alice,
+            "s3:PutObject",
+            "arn:aws:s3:::team/home/alice/x.csv"
+        ));
+        assert!(!allowed(
+            &role,
+            None,
+            None,
+            &alice,
+            "s3:PutObject",
+            "arn:aws:s3:::team/home/bob/x.csv"
+        ));
+        assert!(allowed(
+            &role,
+            None,
+            None,
+            &alice,
+            "s3:GetObject",
+            "arn:aws:s3:::team/by-session/nb-1/f"
+        ));
+        assert!(allowed(
+            &role,
+            None,
+            None,
+            &alice,
+            "s3:ListBucket",
+            "arn:aws:s3:::team"
+        ));
+        // A missing claim matches nothing (never the empty string).
+        let nosub = session("analyst", "nb-2", claims(&[]), None);
+        assert!(!allowed(
+            &role,
+            None,
+            None,
+            &nosub,
+            "s3:PutObject",
+            "arn:aws:s3:::team/home//x.csv"
+        ));
+        assert!(!allowed(
+            &role,
+            None,
+            None,
+            &nosub,
+            "s3:ListBucket",
+            "arn:aws:s3:::team"
+        ));
+        // A session policy narrows; it never widens.
+        let narrow = Policy::parse(
+            br#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::team/home/alice/shared/*"}}"#,
+        )
+        .unwrap();
+        let wide =
+            Policy::parse(br#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#)
+                .unwrap();
+        assert!(allowed(
+            &role,
+            Some(&narrow),
+            None,
+            &alice,
+            "s3:GetObject",
+            "arn:aws:s3:::team/home/alice/shared/a"
+        ));
+        assert!(!allowed(
+            &role,
+            Some(&narrow),
+            None,
+            &alice,
+            "s3:PutObject",
+            "arn:aws:s3:::team/home/alice/shared/a"
+        ));
+        assert!(!allowed(
+            &role,
+            Some(&narrow),
+            None,
+            &alice,
+            "s3:GetObject",
+            "arn:aws:s3:::team/home/alice/other"
+        ));
+        assert!(!allowed(
+            &role,
+            Some(&wide),
+            None,
+            &alice,
+            "s3:DeleteBucket",
+            "arn:aws:s3:::team"
+        ));
+    }
+
+    #[test]
+    fn bucket_policies_name_roles_and_sessions() {
+        let nothing = Policy::parse(br#"{"Statement":{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::none"}}"#).unwrap();
+        let bucket = Policy::parse_bucket_policy(
+            br#"{"Version":"2012-10-17","Statement":[
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:sts::123456789012:assumed-role/analyst/nb-*"},
+               "Action":"s3:GetObject","Resource":"arn:aws:s3:::shared/*"},
+              {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/pipeline"},
+               "Action":"s3:PutObject","Resource":"arn:aws:s3:::shared/out/*"}]}"#,
+            "shared",
+        )
+        .unwrap();
+        let nb = session("analyst", "nb-7", claims(&[]), None);
+        let cli = session("analyst", "cli", claims(&[]), None);
+        let step = session("pipeline", "step-3", claims(&[]), None);
+        let get = "arn:aws:s3:::shared/data.csv";
+        assert!(allowed(
+            &nothing,
+            None,
+            Some(&bucket),
+            &nb,
+            "s3:GetObject",
+            get
+        ));
+        assert!(!allowed(
+            &nothing,
+            None,
+            Some(&bucket),
+            &cli,
+            "s3:GetObject",
+            get
+        ));
+        assert!(!allowed(
+            &nothing,
+            None,
+            Some(&bucket),
+            &step,
+            "s3:GetObject",
+            get
+        ));
+        assert!(allowed(
+            &nothing,
+            None,
+            Some(&bucket),
+            &step,
+            "s3:PutObject",
+            "arn:aws:s3:::shared/out/x"
+        ));
+        // A long-term key named like the role is not the role.
+        let ctx = ConditionContext::default();
+        let req = Request {
+            action: "s3:PutObject",
+            resource: "arn:aws:s3:::shared/out/x",
+            principal: Principal::AccessKey("pipeline"),
+            context: &ctx,
+        };
+        assert!(!authorize(None, None, Some(&bucket), &req));
+    }
 }

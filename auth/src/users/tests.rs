@@ -85,7 +85,19 @@ fn errors() {
         ("bad json", r#"{"users":["#, &["EOF while parsing"]),
         ("not an object", r#"[]"#, &["invalid type: sequence, expected an object"]),
         ("users as arrays", r#"{"users":[["a","s3cr3t",null,null,null]]}"#, &["users[0]", "expected an object"]),
-        ("missing users", r#"{}"#, &["missing field `users`"]),
+        ("unknown top-level field", r#"{"user":[]}"#, &["unknown field `user`"]),
+        ("http issuer off loopback", r#"{"oidc_providers":[{"issuer":"http://login.example/x","audiences":["blobgate"]}]}"#,
+            &["oidc_providers[0]", "https URL"]),
+        ("no audiences", r#"{"oidc_providers":[{"issuer":"https://login.example/x","audiences":[]}]}"#,
+            &["oidc_providers[0]", "audiences"]),
+        ("bad role name", r#"{"roles":[{"name":"a/b","trust":{"Statement":{"Effect":"Allow","Principal":{"AWS":"ci"},"Action":"sts:AssumeRole"}}}]}"#,
+            &["roles[0]", "role name"]),
+        ("role trust error", r#"{"roles":[{"name":"r","trust":{"Statement":{"Effect":"Allow","Principal":{"AWS":"ci"},"Action":"s3:GetObject"}}}]}"#,
+            &["roles[0] (name \"r\"): trust: Policy has invalid action"]),
+        ("role session too long", r#"{"roles":[{"name":"r","max_session_secs":43201,"trust":{"Statement":{"Effect":"Allow","Principal":{"AWS":"ci"},"Action":"sts:AssumeRole"}}}]}"#,
+            &["roles[0]", "max_session_secs"]),
+        ("duplicate role", r#"{"roles":[{"name":"r","trust":{"Statement":{"Effect":"Allow","Principal":{"AWS":"ci"},"Action":"sts:AssumeRole"}}},{"name":"r","trust":{"Statement":{"Effect":"Allow","Principal":{"AWS":"ci"},"Action":"sts:AssumeRole"}}}]}"#,
+            &["roles[1]", "duplicate role name"]),
         ("unknown top-level field", r#"{"users":[],"groups":[]}"#, &["unknown field `groups`"]),
         ("unknown user field", r#"{"users":[{"access_key":"a","secret_key":"s3cr3t"},{"access_key":"b","secret":"s3cr3t"}]}"#,
             &["users[1] (access key \"b\")", "unknown field `secret`"]),
@@ -177,4 +189,26 @@ fn load_users_file_resolves_relative_secret_files() {
     );
     let err = load_users_file(&dir.0.join("nope.json")).unwrap_err();
     assert!(err.contains("nope.json"), "{err}");
+}
+
+#[test]
+fn providers_and_roles_load_beside_users() {
+    let json = r#"{"oidc_providers":[{"issuer":"http://127.0.0.1:5556/realms/x","audiences":["blobgate","notebooks"]}],
+      "roles":[{"name":"analyst","max_session_secs":7200,
+        "trust":{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"http://127.0.0.1:5556/realms/x"},"Action":"sts:AssumeRoleWithWebIdentity"}},
+        "policy":{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::team/${jwt:sub}/*"}}},
+        {"name":"pipeline","trust":{"Statement":{"Effect":"Allow","Principal":{"AWS":"ci"},"Action":"sts:AssumeRole"}}}]}"#;
+    let file = crate::parse_users_file(
+        json.as_bytes(),
+        |_| None,
+        |_| Err(std::io::ErrorKind::NotFound.into()),
+    )
+    .unwrap();
+    assert!(file.users.is_empty());
+    assert_eq!(file.oidc_providers[0].audiences, ["blobgate", "notebooks"]);
+    assert_eq!(file.roles.len(), 2);
+    assert_eq!(file.roles[0].max_session_secs, 7200);
+    assert_eq!(file.roles[0].policy.as_ref().unwrap().claims(), ["sub"]);
+    assert_eq!(file.roles[1].max_session_secs, 3600);
+    assert!(file.roles[1].policy.is_none());
 }
