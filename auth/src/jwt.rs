@@ -134,14 +134,14 @@ pub struct Jwk {
 
 impl Jwk {
     fn fits(&self, alg: Algorithm) -> bool {
-        let type_fits = match (&self.material, alg) {
-            (KeyMaterial::Rsa { .. }, Algorithm::Rs256 | Algorithm::Rs384 | Algorithm::Rs512) => {
-                true
-            }
-            (KeyMaterial::Ec { p384: false, .. }, Algorithm::Es256) => true,
-            (KeyMaterial::Ec { p384: true, .. }, Algorithm::Es384) => true,
-            _ => false,
-        };
+        let type_fits = matches!(
+            (&self.material, alg),
+            (
+                KeyMaterial::Rsa { .. },
+                Algorithm::Rs256 | Algorithm::Rs384 | Algorithm::Rs512
+            ) | (KeyMaterial::Ec { p384: false, .. }, Algorithm::Es256)
+                | (KeyMaterial::Ec { p384: true, .. }, Algorithm::Es384)
+        );
         type_fits && self.alg.as_deref().is_none_or(|a| a == alg.name())
     }
 

@@ -309,11 +309,8 @@ impl SessionKeys {
 
     /// Seal a session into its token.
     pub fn seal(&self, session: &Session) -> String {
-        let mut data = match serde_json::to_vec(session) {
-            Ok(d) => d,
-            // Strings and numbers only: serialisation cannot fail.
-            Err(_) => Vec::new(),
-        };
+        // Strings and numbers only: serialisation cannot fail.
+        let mut data = serde_json::to_vec(session).unwrap_or_default();
         let nonce: [u8; NONCE_LEN] = random_bytes();
         let sealed = self.current.key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),

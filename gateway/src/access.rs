@@ -356,7 +356,7 @@ impl AccessControl {
             principal,
             context,
         };
-        Ok(authorize(identity, bucket_policy.as_deref(), &request))
+        Ok(authorize(identity, bucket_policy.as_deref(), None, &request))
     }
 }
 
