@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -263,8 +264,8 @@ impl SealingKey {
 /// The keys that seal and open session tokens: the current one, and the
 /// previous one until a deadline (after the key file was rotated).
 pub struct SessionKeys {
-    current: SealingKey,
-    previous: Option<(SealingKey, SystemTime)>,
+    current: Arc<SealingKey>,
+    previous: Option<(Arc<SealingKey>, SystemTime)>,
 }
 
 impl fmt::Debug for SessionKeys {
@@ -279,7 +280,7 @@ impl SessionKeys {
     /// Keys from the contents of a key file (at least 32 bytes).
     pub fn new(material: &[u8]) -> Result<Self, String> {
         Ok(SessionKeys {
-            current: SealingKey::derive(material)?,
+            current: Arc::new(SealingKey::derive(material)?),
             previous: None,
         })
     }
@@ -295,10 +296,10 @@ impl SessionKeys {
 
     /// A new current key; tokens of the present one are still opened until
     /// `previous_until`.
-    pub fn rotated(self, material: &[u8], previous_until: SystemTime) -> Result<Self, String> {
+    pub fn rotated(&self, material: &[u8], previous_until: SystemTime) -> Result<Self, String> {
         Ok(SessionKeys {
-            current: SealingKey::derive(material)?,
-            previous: Some((self.current, previous_until)),
+            current: Arc::new(SealingKey::derive(material)?),
+            previous: Some((self.current.clone(), previous_until)),
         })
     }
 

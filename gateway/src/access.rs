@@ -1,5 +1,6 @@
-//! Who may do what: the root key, the scoped keys of the users file, and
-//! bucket policies (including anonymous access).
+//! Who may do what: the root key, the scoped keys of the users file, the
+//! sessions of its roles (temporary credentials from STS), and bucket
+//! policies (including anonymous access).
 //!
 //! Every request is authenticated first (SigV4, in `blobgate-auth`), then
 //! authorized here before any handler or backend call, so a denial says
@@ -9,9 +10,18 @@
 //! either forbids. Requests without any signature are anonymous: only a
 //! bucket policy can let them through.
 //!
+//! A session (an assumed role's temporary credentials) is allowed what its
+//! role's policy allows, as the users file says *now* (so removing a role or
+//! narrowing its policy applies to sessions already handed out), narrowed
+//! by the session policy it was given.
+//!
 //! The users file is re-read when its contents change (Kubernetes updates
 //! mounted Secrets in place by swapping a symlink), so it is polled rather
-//! than watched; a file that does not parse keeps the previous users.
+//! than watched; a file that does not parse keeps the previous users. The
+//! STS key file is polled the same way: a new key seals new sessions at
+//! once, and sessions sealed with the previous key are accepted for
+//! [`STS_KEY_GRACE`] more, so that replicas that see the new file a little
+//! later do not refuse each other's fresh sessions for long.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,9 +29,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use blobgate_auth::roles::{OidcProvider, Role};
 use blobgate_auth::{
-    authorize, bucket_arn, object_arn, ConditionContext, CredentialStore, Policy, Principal,
-    Request as PolicyRequest, UserEntry, Verified, ALL_BUCKETS_ARN,
+    authorize, bucket_arn, object_arn, AuthError, ConditionContext, CredentialStore, Policy,
+    Principal, Request as PolicyRequest, Session, SessionError, SessionKeys, UserEntry, Verified,
+    ALL_BUCKETS_ARN,
 };
 use sha2::{Digest, Sha256};
 
@@ -37,6 +49,10 @@ const POLICY_TTL: Duration = Duration::from_secs(5);
 /// any bucket, existing or not, and must not grow memory without bound.
 const POLICY_CACHE_MAX: usize = 10_000;
 
+/// How long sessions sealed with the previous STS key are still accepted
+/// after the key file changed.
+pub const STS_KEY_GRACE: Duration = Duration::from_secs(300);
+
 /// A bucket's policy (if any) and when it was read.
 type CachedPolicy = (Instant, Option<Arc<Policy>>);
 
@@ -50,11 +66,22 @@ pub struct AccessControl {
     /// broken file is reported once, not at every poll.
     failed: Mutex<Option<[u8; 32]>>,
     bucket_policies: Mutex<HashMap<String, CachedPolicy>>,
+    sts: StsKeys,
+}
+
+/// The key that seals session tokens, and where it comes from.
+struct StsKeys {
+    file: Option<PathBuf>,
+    keys: RwLock<Arc<SessionKeys>>,
+    /// SHA-256 of the file contents the keys were made from.
+    fingerprint: Mutex<[u8; 32]>,
 }
 
 #[derive(Default)]
 struct Users {
     by_key: HashMap<String, UserEntry>,
+    providers: Vec<OidcProvider>,
+    roles: HashMap<String, Arc<Role>>,
     /// SHA-256 of the file they were read from and the secret files it names.
     fingerprint: [u8; 32],
 }
@@ -81,11 +108,78 @@ impl AccessControl {
             users: RwLock::new(Arc::new(Users::default())),
             failed: Mutex::new(None),
             bucket_policies: Mutex::new(HashMap::new()),
+            sts: StsKeys {
+                file: None,
+                keys: RwLock::new(Arc::new(SessionKeys::random())),
+                fingerprint: Mutex::new([0; 32]),
+            },
         };
         if access.users_file.is_some() {
             access.reload()?;
         }
         Ok(access)
+    }
+
+    /// Seal sessions with the key of `file` (at least 32 bytes), shared by
+    /// the replicas; without it each process has a random key of its own.
+    pub fn with_sts_key_file(mut self, file: PathBuf) -> Result<Self, String> {
+        let raw = std::fs::read(&file)
+            .map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+        let keys = SessionKeys::new(&raw).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+        self.sts = StsKeys {
+            file: Some(file),
+            keys: RwLock::new(Arc::new(keys)),
+            fingerprint: Mutex::new(Sha256::digest(&raw).into()),
+        };
+        Ok(self)
+    }
+
+    /// The keys sealing and opening session tokens.
+    pub fn session_keys(&self) -> Arc<SessionKeys> {
+        match self.sts.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-read the STS key file if it changed; returns whether it did.
+    pub fn reload_sts_key(&self) -> Result<bool, String> {
+        let Some(file) = &self.sts.file else {
+            return Ok(false);
+        };
+        let raw = std::fs::read(file).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+        let fingerprint: [u8; 32] = Sha256::digest(&raw).into();
+        let mut seen = match self.sts.fingerprint.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if *seen == fingerprint {
+            return Ok(false);
+        }
+        *seen = fingerprint;
+        let rotated = self
+            .session_keys()
+            .rotated(&raw, std::time::SystemTime::now() + STS_KEY_GRACE)
+            .map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+        match self.sts.keys.write() {
+            Ok(mut k) => *k = Arc::new(rotated),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(rotated),
+        }
+        Ok(true)
+    }
+
+    /// The role named `name`, if the users file has it.
+    pub fn role(&self, name: &str) -> Option<Arc<Role>> {
+        self.users().roles.get(name).cloned()
+    }
+
+    /// The OIDC provider whose issuer is exactly `issuer`.
+    pub fn provider(&self, issuer: &str) -> Option<OidcProvider> {
+        self.users()
+            .providers
+            .iter()
+            .find(|p| p.issuer == issuer)
+            .cloned()
     }
 
     fn users(&self) -> Arc<Users> {
@@ -123,6 +217,7 @@ impl AccessControl {
         }
         let entries = entries.and_then(|entries| {
             match entries
+                .users
                 .iter()
                 .find(|u| u.access_key == self.root_access_key)
             {
@@ -145,8 +240,15 @@ impl AccessControl {
         };
         let users = Users {
             by_key: entries
+                .users
                 .into_iter()
                 .map(|u| (u.access_key.clone(), u))
+                .collect(),
+            providers: entries.oidc_providers,
+            roles: entries
+                .roles
+                .into_iter()
+                .map(|r| (r.name.clone(), Arc::new(r)))
                 .collect(),
             fingerprint,
         };
@@ -157,11 +259,13 @@ impl AccessControl {
         Ok(true)
     }
 
-    /// Poll the users file every `every` and reload it when it changes.
+    /// Poll the users file and the STS key file every `every` and reload
+    /// them when they change.
     pub fn spawn_reloader(self: &Arc<Self>, every: Duration) {
-        let Some(path) = self.users_file.clone() else {
+        if self.users_file.is_none() && self.sts.file.is_none() {
             return;
-        };
+        }
+        let path = self.users_file.clone().unwrap_or_default();
         let access = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -183,6 +287,15 @@ impl AccessControl {
                         error = %e,
                         "users file not reloaded; the previous users stay in force"
                     ),
+                }
+                match access.reload_sts_key() {
+                    Ok(true) => tracing::warn!(
+                        key_id = %access.session_keys().key_id(),
+                        grace_s = STS_KEY_GRACE.as_secs(),
+                        "STS key file changed: new sessions use the new key; sessions of the previous key end after the grace period"
+                    ),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "STS key file not reloaded"),
                 }
             }
         });
@@ -320,9 +433,11 @@ impl AccessControl {
         })
     }
 
-    /// The root key may do everything.
+    /// The root key may do everything (its own signature, not a session).
     pub fn is_root(&self, caller: &Verified) -> bool {
-        !caller.is_anonymous() && caller.access_key == self.root_access_key
+        !caller.is_anonymous()
+            && caller.session().is_none()
+            && caller.access_key == self.root_access_key
     }
 
     async fn allows(
@@ -337,14 +452,31 @@ impl AccessControl {
             return Ok(true);
         }
         let users = self.users();
+        let role;
+        let session_policy;
         let (principal, identity) = if caller.is_anonymous() {
             (Principal::Anonymous, None)
+        } else if let Some(session) = caller.session() {
+            role = users.roles.get(&session.role).cloned();
+            (
+                Principal::Session(session),
+                role.as_ref().and_then(|r| r.policy.as_ref()),
+            )
         } else {
             let user = users.by_key.get(&caller.access_key);
             (
                 Principal::AccessKey(&caller.access_key),
                 user.and_then(|u| u.policy.as_ref()),
             )
+        };
+        session_policy = match caller.session().and_then(|s| s.session_policy.as_deref()) {
+            Some(doc) => match Policy::parse(doc.as_bytes()) {
+                Ok(p) => Some(p),
+                // Checked when the session was made: a policy that no longer
+                // parses (a newer gateway's) grants nothing.
+                Err(_) => return Ok(false),
+            },
+            None => None,
         };
         let bucket_policy = match bucket {
             Some(bucket) => self.bucket_policy(backend, bucket).await?,
@@ -356,7 +488,12 @@ impl AccessControl {
             principal,
             context,
         };
-        Ok(authorize(identity, bucket_policy.as_deref(), None, &request))
+        Ok(authorize(
+            identity,
+            session_policy.as_ref(),
+            bucket_policy.as_deref(),
+            &request,
+        ))
     }
 }
 
@@ -370,15 +507,35 @@ impl CredentialStore for AccessControl {
             .get(access_key)
             .map(|u| u.secret_key().to_owned())
     }
+
+    fn session(
+        &self,
+        access_key: &str,
+        session_token: &str,
+        now: std::time::SystemTime,
+    ) -> Result<Arc<Session>, AuthError> {
+        let session = self
+            .session_keys()
+            .open(session_token, now)
+            .map_err(|e| match e {
+                SessionError::Expired => AuthError::ExpiredToken,
+                SessionError::Invalid => AuthError::InvalidToken,
+            })?;
+        // A token is bound to its own access key id.
+        if session.access_key != access_key {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(Arc::new(session))
+    }
 }
 
 /// The users of the users file `path` (contents `raw`), and a fingerprint
 /// of everything they were read from: the file and the secret files it names.
-fn load(path: &Path, raw: &[u8]) -> (Result<Vec<UserEntry>, String>, [u8; 32]) {
+fn load(path: &Path, raw: &[u8]) -> (Result<blobgate_auth::UsersFile, String>, [u8; 32]) {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let hasher = std::cell::RefCell::new(Sha256::new());
     hasher.borrow_mut().update(raw);
-    let entries = blobgate_auth::parse_users(
+    let entries = blobgate_auth::parse_users_file(
         raw,
         |name| std::env::var(name).ok(),
         |file| {

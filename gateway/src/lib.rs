@@ -12,6 +12,7 @@ pub mod body;
 pub mod conditions;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod logging;
 pub mod metrics;
 pub mod observe;

@@ -27,7 +27,7 @@ pub enum LogFormat {
 /// `name=` prefixes (lower case) whose value is a secret: presigned URL
 /// and SAS query parameters, Authorization header parts, connection
 /// string keys.
-const SECRET_NAMES: [&str; 8] = [
+const SECRET_NAMES: [&str; 10] = [
     "x-amz-signature=",
     "x-amz-credential=",
     "x-amz-security-token=",
@@ -36,6 +36,8 @@ const SECRET_NAMES: [&str; 8] = [
     "accountkey=",
     "sharedaccesssignature=",
     "awsaccesskeyid=",
+    "webidentitytoken=",
+    "sessiontoken=",
 ];
 
 /// Shortest configured secret masked literally (shorter ones would mask

@@ -65,6 +65,7 @@ pub struct Metrics {
     cache_evictions: IntCounter,
     cache_bytes: IntGauge,
     tls_reloads: IntCounterVec,
+    sts_requests: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -214,6 +215,12 @@ impl Metrics {
                 "Changes of the TLS certificate files seen, by result (ok, error).",
                 &["result"],
             )?,
+            sts_requests: counter_vec(
+                &r,
+                "blobgate_sts_requests_total",
+                "STS requests answered, by action and result (ok, or the STS error code).",
+                &["action", "result"],
+            )?,
             registry: r,
         })
     }
@@ -256,6 +263,13 @@ impl Metrics {
     pub fn set_cache_bytes(&self, bytes: u64) {
         self.cache_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// An STS request answered: `result` is `ok` or the error code.
+    pub fn sts_request(&self, action: &str, result: &str) {
+        self.sts_requests
+            .with_label_values(&[action, result])
+            .inc();
     }
 
     /// A changed TLS certificate was loaded (`ok`) or rejected.

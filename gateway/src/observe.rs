@@ -38,8 +38,9 @@ const CLIENT_CLOSED: u16 = 499;
 
 /// Query parameters whose values are secrets or signatures, lower-cased:
 /// SigV4 and SigV2 presigned URLs, Azure SAS tokens.
-const SECRET_PARAMS: [&str; 6] = [
+const SECRET_PARAMS: [&str; 7] = [
     "x-amz-signature",
+    "webidentitytoken",
     "x-amz-credential",
     "x-amz-security-token",
     "signature",
@@ -186,6 +187,13 @@ impl Observation {
     /// The request is an operator probe (`/-/...`), named `operation`.
     pub fn probe(&mut self, operation: &'static str) {
         self.probe = true;
+        self.operation = operation;
+        self.span.record("op", operation);
+    }
+
+    /// The request is the operation `operation` of another API than S3's
+    /// (STS).
+    pub fn named(&mut self, operation: &'static str) {
         self.operation = operation;
         self.span.record("op", operation);
     }

@@ -11,6 +11,7 @@ use blobgate_auth::Verified;
 use hyper::body::Incoming;
 
 use crate::access::AccessControl;
+use crate::identity::IdentityProviders;
 use crate::metrics::Metrics;
 use crate::observe::BodyCounter;
 use crate::router::Query;
@@ -67,6 +68,8 @@ pub struct Gateway {
     pub config: GatewayConfig,
     /// Credentials (the CredentialStore) and authorization.
     pub access: Arc<AccessControl>,
+    /// The OIDC providers' keys, for STS web identity.
+    pub identity: IdentityProviders,
     pub backend: Arc<dyn Backend>,
     /// Set on shutdown: readiness answers 503 from then on.
     pub draining: std::sync::atomic::AtomicBool,
@@ -89,6 +92,7 @@ impl Gateway {
         Gateway {
             config,
             access,
+            identity: IdentityProviders::new(),
             backend,
             draining: std::sync::atomic::AtomicBool::new(false),
             requests,

@@ -181,7 +181,7 @@ fn method_not_allowed() -> S3Error {
 
 /// Split the request target into bucket and key, honouring virtual-host
 /// addressing when `domain` is set and the Host header is a subdomain of it.
-fn split_target(
+pub fn split_target(
     host: Option<&str>,
     raw_path: &str,
     domain: Option<&str>,

@@ -30,10 +30,15 @@ impl XmlWriter {
 
     /// Open the root element with the S3 namespace.
     pub fn open_root(&mut self, name: &str) {
+        self.open_root_ns(name, S3_NS);
+    }
+
+    /// Open the root element with the namespace `ns` (another API's).
+    pub fn open_root_ns(&mut self, name: &str, ns: &str) {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push_str(" xmlns=\"");
-        self.out.push_str(S3_NS);
+        self.out.push_str(ns);
         self.out.push_str("\">");
     }
 
