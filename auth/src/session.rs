@@ -22,8 +22,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,7 +37,7 @@ const KEY_ID_LEN: usize = 4;
 /// Shortest key file accepted.
 pub const MIN_KEY_BYTES: usize = 32;
 /// Longest token accepted; a session policy is at most 2048 characters.
-const MAX_TOKEN_LEN: usize = 12 * 1024;
+pub const MAX_TOKEN_LEN: usize = 12 * 1024;
 
 /// A claim of the identity token, as policies see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -123,9 +123,10 @@ impl AccessControl {
     /// Seal sessions with the key of `file` (at least 32 bytes), shared by
     /// the replicas; without it each process has a random key of its own.
     pub fn with_sts_key_file(mut self, file: PathBuf) -> Result<Self, String> {
-        let raw = std::fs::read(&file)
-            .map_err(|e| format!("STS key file {}: {e}", file.display()))?;
-        let keys = SessionKeys::new(&raw).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+        let raw =
+            std::fs::read(&file).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+        let keys =
+            SessionKeys::new(&raw).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
         self.sts = StsKeys {
             file: Some(file),
             keys: RwLock::new(Arc::new(keys)),
@@ -147,7 +148,8 @@ impl AccessControl {
         let Some(file) = &self.sts.file else {
             return Ok(false);
         };
-        let raw = std::fs::read(file).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+        let raw =
+            std::fs::read(file).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
         let fingerprint: [u8; 32] = Sha256::digest(&raw).into();
         let mut seen = match self.sts.fingerprint.lock() {
             Ok(f) => f,
@@ -453,7 +455,6 @@ impl AccessControl {
         }
         let users = self.users();
         let role;
-        let session_policy;
         let (principal, identity) = if caller.is_anonymous() {
             (Principal::Anonymous, None)
         } else if let Some(session) = caller.session() {
@@ -469,7 +470,7 @@ impl AccessControl {
                 user.and_then(|u| u.policy.as_ref()),
             )
         };
-        session_policy = match caller.session().and_then(|s| s.session_policy.as_deref()) {
+        let session_policy = match caller.session().and_then(|s| s.session_policy.as_deref()) {
             Some(doc) => match Policy::parse(doc.as_bytes()) {
                 Ok(p) => Some(p),
                 // Checked when the session was made: a policy that no longer

@@ -79,6 +79,12 @@ pub struct ServeOptions {
     /// README). Re-read when it changes.
     #[arg(long = "users", env = "BLOBGATE_USERS_FILE", value_name = "FILE")]
     pub users_file: Option<PathBuf>,
+    /// STS key file: 32 or more random bytes that seal STS session tokens,
+    /// the same file on every replica (a Kubernetes Secret). Re-read when
+    /// it changes; without it each process seals with a random key of its
+    /// own, and its sessions end when it restarts.
+    #[arg(long, env = "BLOBGATE_STS_KEY_FILE", value_name = "FILE")]
+    pub sts_key_file: Option<PathBuf>,
     /// Multipart uploads neither completed nor aborted are removed after this
     /// many hours (Azure drops their uncommitted blocks after 7 days).
     #[arg(long, env = "BLOBGATE_MULTIPART_EXPIRY_HOURS", default_value_t = 168)]

@@ -294,6 +294,15 @@ impl From<blobgate_auth::AuthError> for S3Error {
             "MissingSecurityHeader" => MissingSecurityHeader,
             "RequestTimeout" => RequestTimeout,
             "MissingContentLength" => MissingContentLength,
+            // S3 answers a bad or expired session token with 400.
+            "InvalidToken" => Other {
+                code: "InvalidToken",
+                status: 400,
+            },
+            "ExpiredToken" => Other {
+                code: "ExpiredToken",
+                status: 400,
+            },
             _ => InvalidRequest,
         };
         S3Error::new(code, e.message())

@@ -22,7 +22,7 @@ use blobgate_auth::roles::{issuer_url_is_acceptable, OidcProvider};
 /// How long fetched keys are used before they are fetched again.
 pub const KEYS_TTL: Duration = Duration::from_secs(3600);
 /// Least time between two fetches for one issuer caused by unknown key ids.
-pub const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 /// How long the issuer may take to answer one request.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest discovery or JWKS document read.

@@ -105,15 +105,25 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
         None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let access = Arc::new(AccessControl::new(
+    let mut access = AccessControl::new(
         root.access_key.clone(),
         root.secret_key.clone(),
         options.users_file.clone(),
-    )?);
+    )?;
     if let Some(file) = &options.users_file {
         tracing::info!(file = %file.display(), users = access.user_count(), "users file loaded");
-        access.spawn_reloader(USERS_FILE_POLL);
     }
+    match &options.sts_key_file {
+        Some(file) => {
+            access = access.with_sts_key_file(file.clone())?;
+            tracing::info!(file = %file.display(), key_id = %access.session_keys().key_id(), "STS key loaded");
+        }
+        None => tracing::info!(
+            "no STS key file: STS sessions are sealed with a key of this process only (other replicas refuse them, a restart ends them)"
+        ),
+    }
+    let access = Arc::new(access);
+    access.spawn_reloader(USERS_FILE_POLL);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;

@@ -267,9 +267,7 @@ impl Metrics {
 
     /// An STS request answered: `result` is `ok` or the error code.
     pub fn sts_request(&self, action: &str, result: &str) {
-        self.sts_requests
-            .with_label_values(&[action, result])
-            .inc();
+        self.sts_requests.with_label_values(&[action, result]).inc();
     }
 
     /// A changed TLS certificate was loaded (`ok`) or rejected.

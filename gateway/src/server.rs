@@ -166,7 +166,7 @@ async fn handle(
                 Err(_) => false,
             };
         let result = if admitted {
-            serve_request(&gateway, peer, req, &mut observation).await
+            serve_request(&gateway, peer, req, &request_id, &mut observation).await
         } else {
             Err(slow_down())
         };
@@ -240,6 +240,7 @@ async fn serve_request(
     gateway: &Gateway,
     peer: SocketAddr,
     req: Request<Incoming>,
+    request_id: &str,
     observation: &mut Observation,
 ) -> Result<Response<ResponseBody>, S3Error> {
     if let Some(path) = req.uri().path().strip_prefix("/-/") {
@@ -254,6 +255,19 @@ async fn serve_request(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
         .or_else(|| parts.uri.host().map(str::to_owned));
+    // STS shares the listener: its query API is addressed to the root.
+    if ops::sts::is_sts_request(&parts.method, &query)
+        && matches!(
+            router::split_target(
+                host.as_deref(),
+                parts.uri.path(),
+                gateway.config.domain.as_deref()
+            ),
+            Ok((None, None))
+        )
+    {
+        return Ok(ops::sts::handle(gateway, peer, parts, body, request_id, observation).await);
+    }
     // Routed before authentication only to name the operation in logs and
     // metrics: an authentication failure still comes first.
     let route = router::route(

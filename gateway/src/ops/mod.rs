@@ -10,6 +10,7 @@ pub mod multipart;
 pub mod object;
 pub mod policy;
 pub mod select;
+pub mod sts;
 
 use http::{HeaderValue, Response, StatusCode};
 
