@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Write the Kustomize overlay of a new project's gateway:
 #
-#   deploy/new-project.sh [--workload-identity CLIENT_ID] PROJECT STORAGE_ACCOUNT
+#   deploy/new-project.sh [--workload-identity CLIENT_ID]
+#                         [--oidc-issuer URL --pipeline-sa NAMESPACE:SERVICEACCOUNT...]
+#                         PROJECT STORAGE_ACCOUNT
 #
 # PROJECT names the project (lowercase letters, digits and '-', at most 54
 # characters); its gateway runs in the namespace blobgate-PROJECT, and serves
@@ -14,20 +16,68 @@
 # account key: the overlay annotates the ServiceAccount and labels the pods,
 # and no blobgate-storage Secret is used (deploy/README.md, "Credentials").
 #
+# With --oidc-issuer (the cluster's OIDC issuer URL, as in its
+# service-account tokens' `iss`), pipeline pods get credentials from their
+# projected service-account tokens through STS, with no key: the overlay's
+# users.json (a ConfigMap, in Git: it holds no secret) trusts that issuer for
+# the audience `blobgate` and has a role `pipeline` that the service
+# accounts named by --pipeline-sa (one or more) may assume
+# (deploy/README.md, "Identity").
+#
 # Writes deploy/kustomize/projects/PROJECT/ (or $BLOBGATE_KUSTOMIZE_DIR/projects/PROJECT/)
 # and refuses to overwrite one that exists. example-project is this script's
 # output for `example-project stexampleproject`.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--workload-identity CLIENT_ID] PROJECT STORAGE_ACCOUNT" >&2; exit 2; }
+usage() {
+    echo "usage: $0 [--workload-identity CLIENT_ID] [--oidc-issuer URL --pipeline-sa NAMESPACE:SERVICEACCOUNT...] PROJECT STORAGE_ACCOUNT" >&2
+    exit 2
+}
 client_id=""
-if [ "${1:-}" = "--workload-identity" ]; then
-    client_id="${2:-}"
-    shift 2 || usage
-    if ! [[ "$client_id" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]; then
-        echo "$0: --workload-identity '$client_id': give the managed identity's client ID (a lowercase GUID)" >&2
-        exit 2
-    fi
+issuer=""
+pipeline_sas=()
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --workload-identity)
+            [ "$#" -ge 2 ] || usage
+            client_id="$2"
+            shift 2
+            if ! [[ "$client_id" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]; then
+                echo "$0: --workload-identity '$client_id': give the managed identity's client ID (a lowercase GUID)" >&2
+                exit 2
+            fi
+            ;;
+        --oidc-issuer)
+            [ "$#" -ge 2 ] || usage
+            issuer="$2"
+            shift 2
+            # https, or plain http on loopback only (as the gateway requires).
+            if ! [[ "$issuer" =~ ^https://[^[:space:]?#/]+(/[^[:space:]?#]*)?$ ||
+                    "$issuer" =~ ^http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?(/[^[:space:]?#]*)?$ ]]; then
+                echo "$0: --oidc-issuer '$issuer': give the issuer's https URL, exactly as its tokens' iss claim" >&2
+                exit 2
+            fi
+            ;;
+        --pipeline-sa)
+            [ "$#" -ge 2 ] || usage
+            if ! [[ "$2" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?:[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$ ]]; then
+                echo "$0: --pipeline-sa '$2': give NAMESPACE:SERVICEACCOUNT (Kubernetes names)" >&2
+                exit 2
+            fi
+            pipeline_sas+=("$2")
+            shift 2
+            ;;
+        --*) usage ;;
+        *) break ;;
+    esac
+done
+if [ -n "$issuer" ] && [ "${#pipeline_sas[@]}" -eq 0 ]; then
+    echo "$0: --oidc-issuer needs at least one --pipeline-sa NAMESPACE:SERVICEACCOUNT" >&2
+    exit 2
+fi
+if [ -z "$issuer" ] && [ "${#pipeline_sas[@]}" -gt 0 ]; then
+    echo "$0: --pipeline-sa needs --oidc-issuer" >&2
+    exit 2
 fi
 [ "$#" -eq 2 ] || usage
 project="$1"
@@ -63,6 +113,19 @@ else
 # and users.json)."
     patches="  - clients.yaml"
 fi
+users_generator=""
+users_env=""
+if [ -n "$issuer" ]; then
+    patches="$patches
+  - identity.yaml"
+    users_env="
+      - BLOBGATE_USERS_FILE=/etc/blobgate-users/users.json"
+    users_generator="
+  # Providers, roles and users (whose secrets stay in blobgate-access).
+  - name: blobgate-users
+    files:
+      - users.json"
+fi
 
 cat > "$dir/kustomization.yaml" <<YAML
 # The blobgate gateway of project $project, on storage account $account
@@ -80,7 +143,7 @@ configMapGenerator:
   - name: blobgate-env
     behavior: merge
     literals:
-      - AZURE_STORAGE_ACCOUNT=$account
+      - AZURE_STORAGE_ACCOUNT=$account$users_env$users_generator
 
 patchesStrategicMerge:
 $patches
@@ -114,6 +177,59 @@ spec:
           envFrom:
             - configMapRef:
                 name: blobgate-env
+YAML
+fi
+
+if [ -n "$issuer" ]; then
+    issuer_name="${issuer#https://}"
+    issuer_name="${issuer_name#http://}"
+    issuer_name="${issuer_name%/}"
+    subjects=""
+    for sa in "${pipeline_sas[@]}"; do
+        subjects="$subjects${subjects:+, }\"system:serviceaccount:${sa%%:*}:${sa#*:}\""
+    done
+    cat > "$dir/users.json" <<JSON
+{
+  "users": [],
+  "oidc_providers": [
+    {"issuer": "$issuer", "audiences": ["blobgate"]}
+  ],
+  "roles": [
+    {"name": "pipeline",
+     "max_session_secs": 3600,
+     "trust": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+       "Principal": {"Federated": "$issuer"},
+       "Action": "sts:AssumeRoleWithWebIdentity",
+       "Condition": {"StringEquals": {
+         "$issuer_name:aud": "blobgate",
+         "$issuer_name:sub": [$subjects]}}}]},
+     "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+       "Action": "s3:*", "Resource": "*"}]}}
+  ]
+}
+JSON
+    cat > "$dir/identity.yaml" <<YAML
+# users.json of this overlay (providers and roles; BLOBGATE_USERS_FILE
+# points here) beside the blobgate-access Secret, which keeps the root pair,
+# the STS key and any user's secret file (give those as absolute paths,
+# "secret_key_file": "/etc/blobgate-access/alice").
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: blobgate
+spec:
+  template:
+    spec:
+      containers:
+        - name: blobgate
+          volumeMounts:
+            - name: users
+              mountPath: /etc/blobgate-users
+              readOnly: true
+      volumes:
+        - name: users
+          configMap:
+            name: blobgate-users
 YAML
 fi
 

@@ -4,6 +4,7 @@ same checks run on the committed projects and on ones new-project.sh writes."""
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 
 import kubernetes_validate
 
@@ -193,8 +194,19 @@ def check_config_paths(r: Rendered) -> None:
     """Files the configuration names are where the pod mounts them."""
     config = r.config_toml()
     assert str(config_mount_path(r)) == image().env["BLOBGATE_CONFIG"]
-    users = mounted_volume(r, config["users"])
-    assert users.get("secret", {}).get("secretName") == ACCESS_SECRET
+    # The users file: the Secret's, or (an overlay with STS roles) its own
+    # ConfigMap, named by BLOBGATE_USERS_FILE.
+    users_path = r.env_configmap().get("BLOBGATE_USERS_FILE", config["users"])
+    users = mounted_volume(r, users_path)
+    if "configMap" in users:
+        assert users["configMap"]["name"].startswith("blobgate-users"), users
+        generated = r.configmap(users["configMap"]["name"])
+        assert PurePosixPath(users_path).name in generated["data"], generated
+    else:
+        assert users.get("secret", {}).get("secretName") == ACCESS_SECRET
+    # The STS key: a Secret's, never in a ConfigMap.
+    sts_key = mounted_volume(r, config["sts_key_file"])
+    assert sts_key.get("secret", {}).get("secretName") == ACCESS_SECRET
     for key in ("tls_cert", "tls_key"):
         if key in config:
             assert "secret" in mounted_volume(r, config[key])

@@ -3,6 +3,7 @@ invariant, refuses bad names, never overwrites."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -20,6 +21,7 @@ from manifests import (
     referenced,
     render,
     run_new_project,
+    volume,
 )
 
 
@@ -102,3 +104,50 @@ def test_new_project_never_overwrites(kustomize_copy):
     out = run_new_project(kustomize_copy, "census", "stother")
     assert out.returncode == 1 and "exists" in out.stderr
     assert kustomization.read_text() == before
+
+
+ISSUER = "https://westeurope.oic.prod-aks.azure.com/0f3c1d2e-tenant/5a6b-cluster/"
+
+
+def test_new_project_with_oidc_issuer(kustomize_copy):
+    """--oidc-issuer: the overlay's users.json (a ConfigMap) trusts the
+    cluster's issuer for audience blobgate and lets the named service
+    accounts assume the role `pipeline`; the STS key stays in the Secret."""
+    out = run_new_project(
+        kustomize_copy, "--oidc-issuer", ISSUER, "--pipeline-sa", "kubeflow-alice:default-editor",
+        "--pipeline-sa", "kubeflow:pipeline-runner", "census-id", "stcensusid",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    r = render(kustomize_copy / "projects" / "census-id")
+    for check in CHECKS:
+        check(r)
+    users = json.loads(r.configmap(volume(r, "users")["configMap"]["name"])["data"]["users.json"])
+    assert users["oidc_providers"] == [{"issuer": ISSUER, "audiences": ["blobgate"]}]
+    (role,) = users["roles"]
+    assert role["name"] == "pipeline"
+    (statement,) = role["trust"]["Statement"]
+    assert statement["Principal"] == {"Federated": ISSUER}
+    name = ISSUER.removeprefix("https://").rstrip("/")
+    assert statement["Condition"]["StringEquals"] == {
+        f"{name}:aud": "blobgate",
+        f"{name}:sub": ["system:serviceaccount:kubeflow-alice:default-editor",
+                        "system:serviceaccount:kubeflow:pipeline-runner"],
+    }  # fmt: skip
+    assert r.env_configmap()["BLOBGATE_USERS_FILE"] == "/etc/blobgate-users/users.json"
+    # Still the base's Secrets: the users file holds no secret.
+    assert referenced(r, "secret") == {ACCESS_SECRET, STORAGE_SECRET}
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--oidc-issuer", ISSUER], "--pipeline-sa"),
+        (["--pipeline-sa", "ns:sa"], "--oidc-issuer"),
+        (["--oidc-issuer", "http://issuer.example/", "--pipeline-sa", "ns:sa"], "https"),
+        (["--oidc-issuer", ISSUER, "--pipeline-sa", "Not_A_Name"], "NAMESPACE:SERVICEACCOUNT"),
+    ],
+)
+def test_new_project_refuses_bad_identity_options(kustomize_copy, args, message):
+    out = run_new_project(kustomize_copy, *args, "census-bad", "stcensusbad")
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert not (kustomize_copy / "projects" / "census-bad").exists()

@@ -10,6 +10,7 @@ import os
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from checks import (
     CHECKS,
@@ -61,3 +62,19 @@ def test_no_secret_values_in_deploy_files():
             text = path.read_text()
             assert azurite_key[:40] not in text, path
             assert not SECRET_VALUE.search(text), path
+
+
+def test_identity_examples():
+    """The example pod is a valid Pod; Kubeflow's PodDefault gives notebooks
+    the same token volume and variables."""
+    pod = yaml.safe_load((DEPLOY / "examples" / "pipeline-pod.yaml").read_text())
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(pod, version, strict=True)
+    default = yaml.safe_load((DEPLOY / "examples" / "kubeflow-poddefault.yaml").read_text())
+    assert default["kind"] == "PodDefault" and default["apiVersion"] == "kubeflow.org/v1alpha1"
+    (container,) = pod["spec"]["containers"]
+    pod_env = {e["name"]: e["value"] for e in container["env"]}
+    pod_env.pop("AWS_ROLE_SESSION_NAME")  # per step
+    assert {e["name"]: e["value"] for e in default["spec"]["env"]} == pod_env
+    assert default["spec"]["volumes"] == pod["spec"]["volumes"]
+    assert default["spec"]["volumeMounts"] == container["volumeMounts"]

@@ -17,9 +17,14 @@ import pytest
 import requests
 
 from manifests import (
+    DEPLOY,
     IMAGE_CONFIG,
+    ROOT,
     Rendered,
     gateway_binary,
+    render,
+    run_new_project,
+    volume,
 )
 
 
@@ -71,14 +76,16 @@ class Running:
 ROOT_ACCESS_KEY, ROOT_SECRET_KEY = "deploy-test", "deploy-test-secret"
 
 
-def pod_env(r: Rendered, azurite: dict[str, str], config: Path, users: Path) -> dict[str, str]:
+def pod_env(r: Rendered, azurite: dict[str, str], config: Path, users: Path, sts_key: Path) -> dict[str, str]:
     """A project's pod environment: its rendered ConfigMap's variables, the
     Secrets filled in as deploy/README.md says (Azurite's account and key
-    standing in for the project's), and where its config and users files are."""
+    standing in for the project's), and where its config, users and STS key
+    files are."""
     env = dict(r.env_configmap())
     env.update(
         BLOBGATE_CONFIG=str(config),
         BLOBGATE_USERS_FILE=str(users),
+        BLOBGATE_STS_KEY_FILE=str(sts_key),
         BLOBGATE_ACCESS_KEY=ROOT_ACCESS_KEY,
         BLOBGATE_SECRET_KEY=ROOT_SECRET_KEY,
         AZURE_STORAGE_ACCOUNT=azurite["AZURITE_ACCOUNT"],
@@ -138,9 +145,12 @@ def test_project_configuration_serves_on_azure(tmp_path, rendered, azurite):
             "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
         }}]})  # fmt: skip
     )
-    # The mounted users path, moved into the temporary directory.
+    # The STS key of the Secret, as `openssl rand -out sts.key 48` makes it.
+    (access / "sts.key").write_bytes(os.urandom(48))
+    # The mounted users and key paths, moved into the temporary directory.
     users_file = access / Path(rendered.config_toml()["users"]).name
-    gw = Running(tmp_path, pod_env(rendered, azurite, config_file, users_file))
+    sts_key = access / Path(rendered.config_toml()["sts_key_file"]).name
+    gw = Running(tmp_path, pod_env(rendered, azurite, config_file, users_file, sts_key))
     try:
         probe_like_the_kubelet(rendered, gw)
         assert gw.get("/-/health/ready").text.strip() == "ready"
@@ -194,13 +204,14 @@ def test_project_configuration_runs_on_a_read_only_root(tmp_path, all_rendered, 
     (conf / "access").mkdir(parents=True)
     (conf / "config.toml").write_text(r.config_text())
     (conf / "access" / "users.json").write_text('{"users": []}')
+    (conf / "access" / "sts.key").write_bytes(os.urandom(48))
     # The binary goes where the process can still see it.
     binary = conf / "blobgate"
     try:
         os.link(gateway_binary(), binary)
     except OSError:
         shutil.copy2(gateway_binary(), binary)
-    env = pod_env(r, azurite, Path("/mnt/config.toml"), Path("/mnt/access/users.json"))
+    env = pod_env(r, azurite, Path("/mnt/config.toml"), Path("/mnt/access/users.json"), Path("/mnt/access/sts.key"))
     gw = Running(tmp_path, env, binary=Path("/mnt/blobgate"), wrap=[*READ_ONLY_ROOT, str(conf)])
     try:
         probe_like_the_kubelet(r, gw)
@@ -232,3 +243,58 @@ def test_project_configuration_runs_on_a_read_only_root(tmp_path, all_rendered, 
     finally:
         assert gw.stop() == 0, gw.log.read_text()
     assert "Read-only file system" not in gw.log.read_text()
+
+
+def test_identity_overlay_gives_pipeline_pods_credentials(tmp_path, kustomize_copy, azurite):
+    """An overlay written with --oidc-issuer (a real issuer on loopback
+    standing in for the cluster's), run as the pod would be: the example
+    pipeline pod's own command, with its environment and a projected token
+    of its service account, lists the buckets with no key; another service
+    account's token is refused."""
+    import sys
+
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "conformance" / "e2e"))
+    from oidc_issuer import OidcIssuer
+
+    issuer = OidcIssuer(path="/cluster").start()
+    try:
+        out = run_new_project(kustomize_copy, "--oidc-issuer", issuer.issuer,
+                              "--pipeline-sa", "kubeflow:pipeline-runner", "idp", "stidp")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        r = render(kustomize_copy / "projects" / "idp")
+        (tmp_path / "config.toml").write_text(r.config_text())
+        (tmp_path / "users.json").write_text(r.configmap(volume(r, "users")["configMap"]["name"])["data"]["users.json"])
+        (tmp_path / "sts.key").write_bytes(os.urandom(48))
+        env = pod_env(r, azurite, tmp_path / "config.toml", tmp_path / "users.json", tmp_path / "sts.key")
+        gw = Running(tmp_path, env)
+        try:
+            pod = yaml.safe_load((DEPLOY / "examples" / "pipeline-pod.yaml").read_text())
+            (step,) = pod["spec"]["containers"]
+            (source,) = pod["spec"]["volumes"][0]["projected"]["sources"]
+            assert source["serviceAccountToken"]["audience"] == "blobgate"
+            endpoint = f"http://127.0.0.1:{gw.port}"
+            token_file = tmp_path / source["serviceAccountToken"]["path"]
+            step_env = {e["name"]: e["value"] for e in step["env"]}
+            assert step_env["AWS_WEB_IDENTITY_TOKEN_FILE"].endswith("/" + token_file.name)
+            step_env.update(AWS_WEB_IDENTITY_TOKEN_FILE=str(token_file), AWS_ENDPOINT_URL_S3=endpoint,
+                            AWS_ENDPOINT_URL_STS=endpoint, AWS_CONFIG_FILE=os.devnull,
+                            AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true")  # fmt: skip
+            clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+            command = [sys.executable, *step["command"][1:]]
+
+            def run_step(sub: str) -> subprocess.CompletedProcess:
+                sa = f"system:serviceaccount:{pod['metadata']['namespace']}:{sub}"
+                token_file.write_text(issuer.token(sub=sa, aud=[source["serviceAccountToken"]["audience"]]))
+                return subprocess.run(command, env={**clean, **step_env}, capture_output=True, text=True, timeout=60)
+
+            ok = run_step(pod["spec"]["serviceAccountName"])
+            assert ok.returncode == 0, ok.stderr
+            assert ok.stdout.startswith("[")
+            denied = run_step("default")
+            assert denied.returncode != 0 and "AccessDenied" in denied.stderr, denied.stderr
+        finally:
+            assert gw.stop() == 0, gw.log.read_text()
+    finally:
+        issuer.stop()

@@ -294,14 +294,15 @@ impl From<blobgate_auth::AuthError> for S3Error {
             "MissingSecurityHeader" => MissingSecurityHeader,
             "RequestTimeout" => RequestTimeout,
             "MissingContentLength" => MissingContentLength,
-            // S3 answers a bad or expired session token with 400.
+            // A missing, tampered, foreign or expired session token: 403,
+            // like every other credential the gateway does not accept.
             "InvalidToken" => Other {
                 code: "InvalidToken",
-                status: 400,
+                status: 403,
             },
             "ExpiredToken" => Other {
                 code: "ExpiredToken",
-                status: 400,
+                status: 403,
             },
             _ => InvalidRequest,
         };

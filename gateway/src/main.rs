@@ -118,7 +118,7 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
             access = access.with_sts_key_file(file.clone())?;
             tracing::info!(file = %file.display(), key_id = %access.session_keys().key_id(), "STS key loaded");
         }
-        None => tracing::info!(
+        None => tracing::warn!(
             "no STS key file: STS sessions are sealed with a key of this process only (other replicas refuse them, a restart ends them)"
         ),
     }
