@@ -18,7 +18,9 @@
 //!   and its `issuer` must be the configured issuer exactly (OpenID Connect
 //!   Discovery 1.0 §4.3);
 //! - claims: `iss` equal to the issuer, `aud` (a string or an array)
-//!   containing an accepted audience (or, without `aud`, `azp`), `exp`
+//!   containing an accepted audience, or else `azp` (the client the token
+//!   was issued to) being one, as MinIO accepts Keycloak's access tokens
+//!   (`aud: account`, `azp: CLIENT`); `exp`
 //!   required and in the future, `nbf` and `iat` not in the future, each
 //!   with [`LEEWAY`] for clock skew (RFC 7519 §4.1, OpenID Connect Core
 //!   §3.1.3.7).
@@ -383,6 +385,24 @@ fn seconds(claims: &serde_json::Map<String, serde_json::Value>, name: &str) -> O
     claims.get(name).and_then(serde_json::Value::as_f64)
 }
 
+/// The accepted audience a token is for: one its `aud` (a string or an
+/// array) names, or else its `azp`.
+pub fn accepted_audience<'c>(
+    claims: &'c serde_json::Map<String, serde_json::Value>,
+    accepted: &[String],
+) -> Option<&'c str> {
+    let named: Vec<&str> = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => vec![a.as_str()],
+        Some(serde_json::Value::Array(list)) => list.iter().filter_map(|v| v.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    let azp = claims.get("azp").and_then(|v| v.as_str());
+    named
+        .into_iter()
+        .chain(azp)
+        .find(|a| accepted.iter().any(|want| want == a))
+}
+
 fn check_claims(
     claims: &serde_json::Map<String, serde_json::Value>,
     expect: &Expectations<'_>,
@@ -390,16 +410,11 @@ fn check_claims(
     if claims.get("iss").and_then(|v| v.as_str()) != Some(expect.issuer) {
         return Err(TokenError::WrongIssuer);
     }
-    let audiences: Vec<&str> = match claims.get("aud").or_else(|| claims.get("azp")) {
-        Some(serde_json::Value::String(a)) => vec![a.as_str()],
-        Some(serde_json::Value::Array(list)) => list.iter().filter_map(|v| v.as_str()).collect(),
-        _ => return Err(TokenError::Claim("aud")),
-    };
-    if !audiences
-        .iter()
-        .any(|a| expect.audiences.iter().any(|want| want == a))
-    {
-        return Err(TokenError::WrongAudience);
+    if accepted_audience(claims, expect.audiences).is_none() {
+        return Err(match (claims.get("aud"), claims.get("azp")) {
+            (None, None) => TokenError::Claim("aud"),
+            _ => TokenError::WrongAudience,
+        });
     }
     let now = expect
         .now

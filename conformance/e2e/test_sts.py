@@ -266,6 +266,18 @@ def test_web_identity_response(sts):
     assert code_of(s3.get_object, Bucket=sts.data, Key="home/alice/notes.txt") == "AccessDenied"
 
 
+def test_keycloak_access_token_with_azp(sts):
+    """Keycloak's access tokens name `account` as audience and the client as
+    `azp`: accepted when the client is an accepted audience (as MinIO does),
+    with Entra ID's list-valued `roles` claim carried along."""
+    token = sts.issuer.token(sub="kc-user", aud="account", azp="console", groups=["statisticians"],
+                             roles=["Reader", "Writer"])  # fmt: skip
+    out = sts.web_identity(token)
+    assert out["Audience"] == "console"
+    other = sts.issuer.token(sub="kc-user", aud="account", azp="another-client", groups=["statisticians"])
+    assert error_of(sts.web_identity, other)[:2] == (400, "InvalidIdentityToken")
+
+
 def test_kubernetes_service_account_token(sts):
     """A projected service-account token (ES256 here): sub names the service
     account, `kubernetes.io` is an object claim that policies cannot use."""

@@ -572,12 +572,7 @@ async fn assume_role_with_web_identity(
         .and_then(ClaimValue::text)
         .unwrap_or_default()
         .to_owned();
-    let audience = all_claims
-        .get("aud")
-        .map(ClaimValue::values)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|a| provider.audiences.iter().any(|p| p == a))
+    let audience = jwt::accepted_audience(&verified, &provider.audiences)
         .unwrap_or_default()
         .to_owned();
     let make = |claims: Claims| {
