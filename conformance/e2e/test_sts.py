@@ -627,3 +627,24 @@ def test_metrics_and_logs_name_no_secret(sts):
     # No part of any token's signature nor any session token made it to the log.
     assert "BGS1" not in log
     assert not re.search(r"eyJ[A-Za-z0-9_-]{20,}\.eyJ", log)
+
+
+def test_pyarrow_with_session_credentials(sts):
+    """pyarrow's S3 filesystem (the AWS SDK for C++) does not send its
+    web-identity call to AWS_ENDPOINT_URL_STS (pyarrow 26 goes to AWS's own
+    STS), so the README's way is credentials from boto3 passed explicitly:
+    the C++ SDK's signatures with a session token are accepted."""
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    buf = pa.BufferOutputStream()
+    pq.write_table(pa.table({"x": [1, 2, 3]}), buf)
+    sts.root.put_object(Bucket=sts.data, Key="home/alice/t.parquet", Body=buf.getvalue().to_pybytes())
+    c = sts.web_identity(sts.analyst_token("alice"), RoleSessionName="alice-arrow")["Credentials"]
+    s3 = pafs.S3FileSystem(access_key=c["AccessKeyId"], secret_key=c["SecretAccessKey"],
+                           session_token=c["SessionToken"], endpoint_override=sts.gw.endpoint,
+                           region=sts.gw.region)  # fmt: skip
+    assert pq.read_table(f"{sts.data}/home/alice/t.parquet", filesystem=s3).column("x").to_pylist() == [1, 2, 3]
+    with pytest.raises(OSError, match="ACCESS_DENIED|AccessDenied"):
+        pq.read_table(f"{sts.data}/home/bob/secret.txt", filesystem=s3)
