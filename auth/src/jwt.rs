@@ -18,9 +18,9 @@
 //!   and its `issuer` must be the configured issuer exactly (OpenID Connect
 //!   Discovery 1.0 §4.3);
 //! - claims: `iss` equal to the issuer, `aud` (a string or an array)
-//!   containing an accepted audience, or else `azp` (the client the token
-//!   was issued to) being one, as MinIO accepts Keycloak's access tokens
-//!   (`aud: account`, `azp: CLIENT`); `exp`
+//!   containing an accepted audience (or, without `aud`, `azp`: a token
+//!   meant for another service is never accepted because its `azp` is
+//!   ours); `exp`
 //!   required and in the future, `nbf` and `iat` not in the future, each
 //!   with [`LEEWAY`] for clock skew (RFC 7519 §4.1, OpenID Connect Core
 //!   §3.1.3.7).
@@ -386,20 +386,18 @@ fn seconds(claims: &serde_json::Map<String, serde_json::Value>, name: &str) -> O
 }
 
 /// The accepted audience a token is for: one its `aud` (a string or an
-/// array) names, or else its `azp`.
+/// array) names, or its `azp` when it has no `aud`.
 pub fn accepted_audience<'c>(
     claims: &'c serde_json::Map<String, serde_json::Value>,
     accepted: &[String],
 ) -> Option<&'c str> {
-    let named: Vec<&str> = match claims.get("aud") {
+    let named: Vec<&str> = match claims.get("aud").or_else(|| claims.get("azp")) {
         Some(serde_json::Value::String(a)) => vec![a.as_str()],
         Some(serde_json::Value::Array(list)) => list.iter().filter_map(|v| v.as_str()).collect(),
         _ => Vec::new(),
     };
-    let azp = claims.get("azp").and_then(|v| v.as_str());
     named
         .into_iter()
-        .chain(azp)
         .find(|a| accepted.iter().any(|want| want == a))
 }
 

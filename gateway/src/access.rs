@@ -459,6 +459,11 @@ impl AccessControl {
             (Principal::Anonymous, None)
         } else if let Some(session) = caller.session() {
             role = users.roles.get(&session.role).cloned();
+            // A role removed from the users file ends its sessions, bucket
+            // policies naming them included.
+            if role.is_none() {
+                return Ok(false);
+            }
             (
                 Principal::Session(session),
                 role.as_ref().and_then(|r| r.policy.as_ref()),

@@ -147,7 +147,11 @@ impl IdentityProviders {
         state.attempted = Some(Instant::now());
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match self.fetch_keys(&provider.issuer).await {
+        let fetched = self.fetch_keys(&provider.issuer).await;
+        // The interval counts from the end of a fetch: a slow issuer is not
+        // asked again the moment it answers.
+        state.attempted = Some(Instant::now());
+        match fetched {
             Ok(keys) => {
                 tracing::info!(issuer = %provider.issuer, keys = keys.keys.len(), "identity provider keys fetched");
                 state.keys = Some(Arc::new(keys));

@@ -46,7 +46,7 @@ enum Key {
     SourceIp,
     /// `aws:SecureTransport`.
     SecureTransport,
-    /// `aws:username`: the access key, or an assumed role's session name;
+    /// `aws:username`: the access key (undefined for an assumed role);
     /// absent when anonymous.
     UserName,
     /// `aws:userid`: the access key, or `ROLE:SESSION`.
@@ -119,8 +119,11 @@ impl Key {
             Self::SecureTransport => Some(Value::Bool(ctx.secure_transport)),
             Self::UserName => match principal {
                 Principal::AccessKey(key) => Some(text(key)),
-                Principal::Session(s) => Some(text(&s.session_name)),
-                Principal::Anonymous | Principal::WebIdentity { .. } => None,
+                // Undefined for assumed roles, as in AWS: the caller chooses
+                // its RoleSessionName, so it must not name anybody.
+                Principal::Session(_) | Principal::Anonymous | Principal::WebIdentity { .. } => {
+                    None
+                }
             },
             Self::UserId => match principal {
                 Principal::AccessKey(key) => Some(text(key)),

@@ -15,7 +15,8 @@ use super::Principal;
 /// A policy variable this gateway can fill in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Variable {
-    /// `${aws:username}`: the access key; for an assumed role, the session name.
+    /// `${aws:username}`: the access key; undefined for an assumed role (its
+    /// session name is the caller's choice).
     UserName,
     /// `${aws:userid}`: the access key; for an assumed role, `ROLE:SESSION`.
     UserId,
@@ -198,7 +199,8 @@ fn resolve<'a>(var: &Variable, principal: Principal<'a>) -> Option<Cow<'a, str>>
         (Variable::UserName | Variable::UserId, Principal::AccessKey(key)) => {
             Some(Cow::Borrowed(key))
         }
-        (Variable::UserName, Principal::Session(s)) => Some(Cow::Borrowed(&s.session_name)),
+        // No `${aws:username}` for assumed roles (AWS's rule): the session
+        // name is the caller's choice.
         (Variable::UserId, Principal::Session(s)) => Some(Cow::Owned(s.user_id())),
         (Variable::Jwt(claim), _) => principal
             .claims()

@@ -633,7 +633,9 @@ mod federation {
             "s3:PutObject",
             "arn:aws:s3:::team/home/bob/x.csv"
         ));
-        assert!(allowed(
+        // ${aws:username} is undefined for a session: its name is the
+        // caller's choice and must not stand for a user.
+        assert!(!allowed(
             &role,
             None,
             None,

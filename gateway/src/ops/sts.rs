@@ -588,28 +588,17 @@ async fn assume_role_with_web_identity(
             now + duration,
         )
     };
-    let keys = gateway.access.session_keys();
-    let mut session = make(all_claims.clone());
-    let mut sealed = keys.seal(&session);
+    // Every usable claim travels with the session (bucket policies may read
+    // any); one that does not fit is refused, never silently dropped, as a
+    // dropped claim could disable a Deny.
+    let session = make(all_claims);
+    let sealed = gateway.access.session_keys().seal(&session);
     if sealed.len() > MAX_SESSION_TOKEN_LEN {
-        // A token with many claims: keep only those the policies read.
-        let mut wanted: Vec<String> = ["sub", "iss", "aud"].map(str::to_owned).to_vec();
-        wanted.extend(role.policy.iter().flat_map(Policy::claims));
-        wanted.extend(policy.iter().flat_map(|(_, p)| p.claims()));
-        let kept = all_claims
-            .iter()
-            .filter(|(name, _)| wanted.contains(name))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        session = make(kept);
-        sealed = keys.seal(&session);
-        if sealed.len() > MAX_SESSION_TOKEN_LEN {
-            return Err(StsError::new(
-                "PackedPolicyTooLarge",
-                400,
-                "The identity token's claims and the session policy are too large for a session",
-            ));
-        }
+        return Err(StsError::new(
+            "PackedPolicyTooLarge",
+            400,
+            "The identity token's claims and the session policy are too large for a session",
+        ));
     }
     tracing::info!(
         action = action.name(),
