@@ -343,7 +343,7 @@ def served_certificate(port: int) -> x509.Certificate:
             return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
 
 
-def start_tls_gateway(workdir: Path, cert: Path, key: Path, ca_file: Path) -> Gateway:
+def start_tls_gateway(workdir: Path, cert: Path, key: Path, ca_file: Path, extra_args=()) -> Gateway:
     cfg = backend_config(suite_backend(), workdir)
     access, secret = random_credentials()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLOBGATE_", "AZURE_STORAGE_"))}
@@ -353,7 +353,7 @@ def start_tls_gateway(workdir: Path, cert: Path, key: Path, ca_file: Path) -> Ga
     log_path = workdir / "blobgate.log"
     cmd = [
         str(blobgate_binary()), "serve", "--listen", f"127.0.0.1:{port}",
-        *cfg.args, "--tls-cert", str(cert), "--tls-key", str(key),
+        *cfg.args, "--tls-cert", str(cert), "--tls-key", str(key), *extra_args,
     ]  # fmt: skip
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=workdir)
@@ -375,6 +375,48 @@ def start_tls_gateway(workdir: Path, cert: Path, key: Path, ca_file: Path) -> Ga
             _stop(proc)
             pytest.fail(f"TLS gateway not live: {gw.log_tail()}", pytrace=False)
         time.sleep(0.1)
+
+
+def test_secure_transport_condition_over_https(tmp_path):
+    """`aws:SecureTransport` is true over the TLS listener and false over
+    plain HTTP: a key allowed to read only over TLS reads there and not
+    elsewhere."""
+    ca_key, ca_cert = make_ca()
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_file, key_file = tmp_path / "tls.crt", tmp_path / "tls.key"
+    write_pair(cert_file, key_file, *make_leaf(ca_key, ca_cert, "secure"))
+    bkt = unique_bucket_name("tlsonly")
+    secret = random_credentials()[1]
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps({"users": [{"access_key": "tlsonly", "secret_key": secret, "policy": {
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bkt}/*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]}}]}))  # fmt: skip
+    gw = start_tls_gateway(tmp_path, cert_file, key_file, ca_file, ["--users", str(users)])
+    try:
+        root = make_s3_client(gw, verify=str(ca_file))
+        root.create_bucket(Bucket=bkt)
+        root.put_object(Bucket=bkt, Key="k", Body=b"secret data")
+        user = make_s3_client(gw, verify=str(ca_file), access_key="tlsonly", secret_key=secret)
+        assert user.get_object(Bucket=bkt, Key="k")["Body"].read() == b"secret data"
+        root.delete_object(Bucket=bkt, Key="k")
+        root.delete_bucket(Bucket=bkt)
+    finally:
+        _stop(gw.proc)
+    (tmp_path / "plain").mkdir()
+    plain = start_gateway(tmp_path / "plain", ["--users", str(users)])
+    try:
+        root = make_s3_client(plain)
+        root.create_bucket(Bucket=bkt)
+        root.put_object(Bucket=bkt, Key="k", Body=b"secret data")
+        user = make_s3_client(plain, access_key="tlsonly", secret_key=secret)
+        with pytest.raises(ClientError) as denied:
+            user.get_object(Bucket=bkt, Key="k")
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
+        root.delete_object(Bucket=bkt, Key="k")
+        root.delete_bucket(Bucket=bkt)
+    finally:
+        stop_gateway(plain)
 
 
 def test_https_with_a_rotated_certificate(tmp_path):

@@ -67,6 +67,8 @@ pub struct AccessControl {
     failed: Mutex<Option<[u8; 32]>>,
     bucket_policies: Mutex<HashMap<String, CachedPolicy>>,
     sts: StsKeys,
+    /// The listener speaks TLS (`aws:SecureTransport`).
+    secure_transport: bool,
 }
 
 /// The key that seals session tokens, and where it comes from.
@@ -113,6 +115,7 @@ impl AccessControl {
                 keys: RwLock::new(Arc::new(SessionKeys::random())),
                 fingerprint: Mutex::new([0; 32]),
             },
+            secure_transport: false,
         };
         if access.users_file.is_some() {
             access.reload()?;
@@ -133,6 +136,12 @@ impl AccessControl {
             fingerprint: Mutex::new(Sha256::digest(&raw).into()),
         };
         Ok(self)
+    }
+
+    /// Requests arrive over TLS: `aws:SecureTransport` is true.
+    pub fn with_secure_transport(mut self, secure: bool) -> Self {
+        self.secure_transport = secure;
+        self
     }
 
     /// The keys sealing and opening session tokens.
@@ -387,7 +396,7 @@ impl AccessControl {
             delimiter: query.get("delimiter").map(str::to_owned),
             max_keys: query.get("max-keys").and_then(|v| v.parse().ok()),
             source_ip: peer,
-            secure_transport: false,
+            secure_transport: self.secure_transport,
         };
         let bucket = route
             .bucket
@@ -423,6 +432,7 @@ impl AccessControl {
         };
         let context = ConditionContext {
             source_ip: peer,
+            secure_transport: self.secure_transport,
             ..ConditionContext::default()
         };
         let may_list = self

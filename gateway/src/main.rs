@@ -109,7 +109,8 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
         root.access_key.clone(),
         root.secret_key.clone(),
         options.users_file.clone(),
-    )?;
+    )?
+    .with_secure_transport(tls.is_some());
     if let Some(file) = &options.users_file {
         tracing::info!(file = %file.display(), users = access.user_count(), "users file loaded");
     }
