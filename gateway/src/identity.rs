@@ -48,10 +48,16 @@ struct IssuerState {
 
 /// The key caches of every provider, and the HTTP client that fills them.
 pub struct IdentityProviders {
-    http: reqwest::Client,
+    fetcher: Fetcher,
     issuers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<IssuerState>>>>,
-    /// Fetches made, for tests and metrics.
-    fetches: std::sync::atomic::AtomicU64,
+}
+
+/// What fetches keys: the HTTP client and a count of fetches (for tests
+/// and metrics). Cloned into background refreshes.
+#[derive(Clone)]
+struct Fetcher {
+    http: reqwest::Client,
+    fetches: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for IdentityProviders {
@@ -71,9 +77,11 @@ impl IdentityProviders {
             .build()
             .unwrap_or_default();
         IdentityProviders {
-            http,
+            fetcher: Fetcher {
+                http,
+                fetches: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            },
             issuers: Mutex::new(HashMap::new()),
-            fetches: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -87,6 +95,11 @@ impl IdentityProviders {
 
     /// Verify `token` as a token of `provider`: its signature with the
     /// issuer's keys, its issuer, audience and times. Returns its claims.
+    ///
+    /// Signatures are checked outside the issuer's lock. Keys older than
+    /// [`KEYS_TTL`] are refreshed in the background while the held ones go
+    /// on serving; only an issuer with no keys yet, or a key id not seen (at
+    /// most once per [`REFETCH_INTERVAL`]), makes a request wait for a fetch.
     pub async fn verify(
         &self,
         provider: &OidcProvider,
@@ -102,73 +115,102 @@ impl IdentityProviders {
             let parsed = jwt::parse(token).map_err(WebIdentityError::Token)?;
             jwt::verify(token, parsed, keys, &expect).map_err(WebIdentityError::Token)
         };
-        let state = self.state(&provider.issuer);
-        let mut state = state.lock().await;
-        let stale = state.fetched.is_none_or(|t| t.elapsed() >= KEYS_TTL);
-        if stale && self.may_fetch(&state, state.keys.is_none()) {
-            self.refresh(provider, &mut state).await?;
-        }
-        let Some(keys) = state.keys.clone() else {
+        let shared = self.state(&provider.issuer);
+        let keys = {
+            let mut state = shared.lock().await;
+            let stale = state.fetched.is_none_or(|t| t.elapsed() >= KEYS_TTL);
+            if state.keys.is_none() {
+                if may_fetch(&state, true) {
+                    refresh(&self.fetcher, provider, &mut state).await?;
+                }
+            } else if stale && may_fetch(&state, false) {
+                // Marked now, so that one refresh runs at a time.
+                state.attempted = Some(Instant::now());
+                let (fetcher, provider, shared) =
+                    (self.fetcher.clone(), provider.clone(), shared.clone());
+                tokio::spawn(async move {
+                    let mut state = shared.lock().await;
+                    let _ = refresh(&fetcher, &provider, &mut state).await;
+                });
+            }
+            state.keys.clone()
+        };
+        let Some(keys) = keys else {
             return Err(WebIdentityError::Unreachable(
                 "the identity provider's keys could not be fetched".to_owned(),
             ));
         };
         match check(&keys) {
-            Err(WebIdentityError::Token(TokenError::UnknownKey))
-                if self.may_fetch(&state, false) =>
-            {
-                // Perhaps rotated: fetch once more, then decide.
-                self.refresh(provider, &mut state).await?;
+            Err(WebIdentityError::Token(TokenError::UnknownKey)) => {
+                let mut state = shared.lock().await;
+                let changed = state.keys.as_ref().is_some_and(|k| !Arc::ptr_eq(k, &keys));
+                if !changed {
+                    if !may_fetch(&state, false) {
+                        return Err(WebIdentityError::Token(TokenError::UnknownKey));
+                    }
+                    // Perhaps rotated: fetch once more, then decide.
+                    refresh(&self.fetcher, provider, &mut state).await?;
+                }
                 let keys = state.keys.clone().unwrap_or_default();
+                drop(state);
                 check(&keys)
             }
             other => other,
         }
     }
 
-    /// Whether a fetch may start now: once per [`REFETCH_INTERVAL`], or per
-    /// second while no keys are held (an issuer that was down at the first
-    /// token is tried again soon, but not at every request).
-    fn may_fetch(&self, state: &IssuerState, no_keys: bool) -> bool {
-        let wait = if no_keys {
-            Duration::from_secs(1)
-        } else {
-            REFETCH_INTERVAL
-        };
-        state.attempted.is_none_or(|t| t.elapsed() >= wait)
+    /// How many times keys were fetched (any issuer).
+    pub fn fetch_count(&self) -> u64 {
+        self.fetcher
+            .fetches
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
+}
 
-    /// Fetch the keys; on failure keep any held keys (logged) or fail.
-    async fn refresh(
-        &self,
-        provider: &OidcProvider,
-        state: &mut IssuerState,
-    ) -> Result<(), WebIdentityError> {
-        state.attempted = Some(Instant::now());
-        self.fetches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let fetched = self.fetch_keys(&provider.issuer).await;
-        // The interval counts from the end of a fetch: a slow issuer is not
-        // asked again the moment it answers.
-        state.attempted = Some(Instant::now());
-        match fetched {
-            Ok(keys) => {
-                tracing::info!(issuer = %provider.issuer, keys = keys.keys.len(), "identity provider keys fetched");
-                state.keys = Some(Arc::new(keys));
-                state.fetched = Some(Instant::now());
+/// Whether a fetch may start now: once per [`REFETCH_INTERVAL`] after the
+/// last one ended, or per second while no keys are held (an issuer that was
+/// down at the first token is tried again soon, but not at every request).
+fn may_fetch(state: &IssuerState, no_keys: bool) -> bool {
+    let wait = if no_keys {
+        Duration::from_secs(1)
+    } else {
+        REFETCH_INTERVAL
+    };
+    state.attempted.is_none_or(|t| t.elapsed() >= wait)
+}
+
+/// Fetch the keys; on failure keep any held keys (logged) or fail.
+async fn refresh(
+    fetcher: &Fetcher,
+    provider: &OidcProvider,
+    state: &mut IssuerState,
+) -> Result<(), WebIdentityError> {
+    fetcher
+        .fetches
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let fetched = fetcher.fetch_keys(&provider.issuer).await;
+    // The interval counts from the end of a fetch: a slow issuer is not
+    // asked again the moment it answers.
+    state.attempted = Some(Instant::now());
+    match fetched {
+        Ok(keys) => {
+            tracing::info!(issuer = %provider.issuer, keys = keys.keys.len(), "identity provider keys fetched");
+            state.keys = Some(Arc::new(keys));
+            state.fetched = Some(Instant::now());
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(issuer = %provider.issuer, error = %e, held = state.keys.is_some(), "identity provider keys not fetched");
+            if state.keys.is_some() {
                 Ok(())
-            }
-            Err(e) => {
-                tracing::warn!(issuer = %provider.issuer, error = %e, held = state.keys.is_some(), "identity provider keys not fetched");
-                if state.keys.is_some() {
-                    Ok(())
-                } else {
-                    Err(WebIdentityError::Unreachable(e))
-                }
+            } else {
+                Err(WebIdentityError::Unreachable(e))
             }
         }
     }
+}
 
+impl Fetcher {
     async fn fetch_keys(&self, issuer: &str) -> Result<JwkSet, String> {
         let doc = self.get(&jwt::discovery_url(issuer)).await?;
         let discovery = Discovery::parse(&doc, issuer)?;
@@ -204,10 +246,5 @@ impl IdentityProviders {
             body.extend_from_slice(&chunk);
         }
         Ok(body)
-    }
-
-    /// How many times keys were fetched (any issuer).
-    pub fn fetch_count(&self) -> u64 {
-        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
