@@ -8,9 +8,10 @@
 //! Verification itself (signature, algorithm, claims) is
 //! [`blobgate_auth::jwt`]'s; this module only does the I/O, with a short
 //! timeout: an issuer that does not answer is `IDPCommunicationError`, as in
-//! AWS STS. Keys older than [`KEYS_TTL`] are fetched again on use; if the
-//! issuer is unreachable then, the keys held are still used (a provider's
-//! outage must not log everybody out), and the failure is logged.
+//! AWS STS. Keys older than [`KEYS_TTL`] are fetched again in the
+//! background on use, the held keys serving meanwhile; if the issuer is
+//! unreachable then, they are still used (a provider's outage must not log
+//! everybody out), and the failure is logged.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
