@@ -126,10 +126,8 @@ impl AccessControl {
     /// Seal sessions with the key of `file` (at least 32 bytes), shared by
     /// the replicas; without it each process has a random key of its own.
     pub fn with_sts_key_file(mut self, file: PathBuf) -> Result<Self, String> {
-        let raw =
-            std::fs::read(&file).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
-        let keys =
-            SessionKeys::new(&raw).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+        let raw = std::fs::read(&file).map_err(|e| sts_key_error(&file, e))?;
+        let keys = SessionKeys::new(&raw).map_err(|e| sts_key_error(&file, e))?;
         self.sts = StsKeys {
             file: Some(file),
             keys: RwLock::new(Arc::new(keys)),
@@ -157,8 +155,7 @@ impl AccessControl {
         let Some(file) = &self.sts.file else {
             return Ok(false);
         };
-        let raw =
-            std::fs::read(file).map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+        let raw = std::fs::read(file).map_err(|e| sts_key_error(file, e))?;
         let fingerprint: [u8; 32] = Sha256::digest(&raw).into();
         let mut seen = match self.sts.fingerprint.lock() {
             Ok(f) => f,
@@ -171,7 +168,7 @@ impl AccessControl {
         let rotated = self
             .session_keys()
             .rotated(&raw, std::time::SystemTime::now() + STS_KEY_GRACE)
-            .map_err(|e| format!("STS key file {}: {e}", file.display()))?;
+            .map_err(|e| sts_key_error(file, e))?;
         match self.sts.keys.write() {
             Ok(mut k) => *k = Arc::new(rotated),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(rotated),
@@ -575,6 +572,10 @@ fn load(path: &Path, raw: &[u8]) -> (Result<blobgate_auth::UsersFile, String>, [
     )
     .map_err(|e| format!("users file {}: {e}", path.display()));
     (entries, hasher.into_inner().finalize().into())
+}
+
+fn sts_key_error(file: &Path, e: impl std::fmt::Display) -> String {
+    format!("STS key file {}: {e}", file.display())
 }
 
 pub fn access_denied() -> S3Error {

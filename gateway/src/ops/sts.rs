@@ -30,6 +30,7 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use blobgate_auth::jwt::{self, TokenError};
@@ -439,9 +440,10 @@ fn session_duration(value: Option<&str>, role: &Role) -> Result<Duration, StsErr
     Ok(Duration::from_secs(secs))
 }
 
-/// The optional session policy, parsed as an identity policy; and the
-/// managed session policies (`PolicyArns`), which this gateway has none of.
-fn session_policy(params: &Query) -> Result<Option<(String, Policy)>, StsError> {
+/// The optional session policy, checked to parse as an identity policy;
+/// and the managed session policies (`PolicyArns`), which this gateway has
+/// none of.
+fn session_policy(params: &Query) -> Result<Option<String>, StsError> {
     if params.has("PolicyArns.member.1.arn") {
         return Err(StsError::invalid_parameter(
             "Managed session policies (PolicyArns) are not supported; pass the policy document \
@@ -457,45 +459,70 @@ fn session_policy(params: &Query) -> Result<Option<(String, Policy)>, StsError> 
              Member must have length between 1 and {MAX_SESSION_POLICY}"
         )));
     }
-    let policy = Policy::parse(doc.as_bytes())
+    Policy::parse(doc.as_bytes())
         .map_err(|e| StsError::new("MalformedPolicyDocument", 400, e.message().to_owned()))?;
-    Ok(Some((doc.to_owned(), policy)))
+    Ok(Some(doc.to_owned()))
 }
 
-/// The role named by `RoleArn`, or AccessDenied (unknown roles are not told
-/// apart from roles the caller may not assume).
-fn role_of(
-    gateway: &Gateway,
-    action: Action,
-    params: &Query,
-) -> Result<(String, String, std::sync::Arc<Role>), StsError> {
-    let arn = params.get("RoleArn").ok_or_else(|| {
-        StsError::validation(
-            "1 validation error detected: Value null at 'roleArn' failed to satisfy \
-             constraint: Member must not be null",
+/// What AssumeRole and AssumeRoleWithWebIdentity both ask for, checked:
+/// the role (AccessDenied for an unknown one, not told apart from a role
+/// the caller may not assume), the session's name, duration and policy.
+struct Assumption {
+    arn: String,
+    account: String,
+    role: Arc<Role>,
+    session_name: String,
+    duration: Duration,
+    policy: Option<String>,
+}
+
+impl Assumption {
+    fn parse(gateway: &Gateway, action: Action, params: &Query) -> Result<Self, StsError> {
+        let arn = params.get("RoleArn").ok_or_else(|| {
+            StsError::validation(
+                "1 validation error detected: Value null at 'roleArn' failed to satisfy \
+                 constraint: Member must not be null",
+            )
+        })?;
+        let (account, name) = parse_role_arn(arn)?;
+        let role = gateway
+            .access
+            .role(name)
+            .ok_or_else(|| StsError::access_denied(action, arn))?;
+        let session_name = check_session_name(params.get("RoleSessionName"))?.to_owned();
+        let duration = session_duration(params.get("DurationSeconds"), &role)?;
+        Ok(Assumption {
+            arn: arn.to_owned(),
+            account: account.to_owned(),
+            role,
+            session_name,
+            duration,
+            policy: session_policy(params)?,
+        })
+    }
+
+    /// Whether the role's trust policy lets `principal` assume it.
+    fn trusts(&self, action: Action, principal: Principal<'_>, context: &ConditionContext) -> bool {
+        self.role.trust.evaluate(&PolicyRequest {
+            action: action.policy_action(),
+            resource: &self.arn,
+            principal,
+            context,
+        }) == Decision::Allow
+    }
+
+    /// The new session, expiring `duration` after `now`.
+    fn session(&self, source: SessionSource, claims: Claims, now: SystemTime) -> Session {
+        Session::new(
+            self.role.name.clone(),
+            self.account.clone(),
+            self.session_name.clone(),
+            source,
+            claims,
+            self.policy.clone(),
+            now + self.duration,
         )
-    })?;
-    let (account, name) = parse_role_arn(arn)?;
-    let role = gateway
-        .access
-        .role(name)
-        .ok_or_else(|| StsError::access_denied(action, arn))?;
-    Ok((arn.to_owned(), account.to_owned(), role))
-}
-
-fn trust_allows(
-    role: &Role,
-    action: Action,
-    arn: &str,
-    principal: Principal<'_>,
-    context: &ConditionContext,
-) -> bool {
-    role.trust.evaluate(&PolicyRequest {
-        action: action.policy_action(),
-        resource: arn,
-        principal,
-        context,
-    }) == Decision::Allow
+    }
 }
 
 async fn assume_role_with_web_identity(
@@ -506,8 +533,7 @@ async fn assume_role_with_web_identity(
     request_id: &str,
 ) -> Result<String, StsError> {
     let action = Action::AssumeRoleWithWebIdentity;
-    let (arn, account, role) = role_of(gateway, action, params)?;
-    let session_name = check_session_name(params.get("RoleSessionName"))?;
+    let assumption = Assumption::parse(gateway, action, params)?;
     // A token file read with its trailing newline still names one token.
     let token = params
         .get("WebIdentityToken")
@@ -520,8 +546,6 @@ async fn assume_role_with_web_identity(
             jwt::MAX_TOKEN_LEN
         )));
     }
-    let duration = session_duration(params.get("DurationSeconds"), &role)?;
-    let policy = session_policy(params)?;
     let invalid_token = |e: TokenError| StsError::new("InvalidIdentityToken", 400, e.to_string());
     let parsed = jwt::parse(token).map_err(invalid_token)?;
     let issuer = jwt::issuer_of(&parsed)
@@ -564,8 +588,8 @@ async fn assume_role_with_web_identity(
         issuer: &issuer,
         claims: &all_claims,
     };
-    if !trust_allows(&role, action, &arn, principal, context) {
-        return Err(StsError::access_denied(action, &arn));
+    if !assumption.trusts(action, principal, context) {
+        return Err(StsError::access_denied(action, &assumption.arn));
     }
     let subject = all_claims
         .get("sub")
@@ -575,23 +599,16 @@ async fn assume_role_with_web_identity(
     let audience = jwt::accepted_audience(&verified, &provider.audiences)
         .unwrap_or_default()
         .to_owned();
-    let make = |claims: Claims| {
-        Session::new(
-            role.name.clone(),
-            account.clone(),
-            session_name.to_owned(),
-            SessionSource::WebIdentity {
-                issuer: issuer.clone(),
-            },
-            claims,
-            policy.as_ref().map(|(doc, _)| doc.clone()),
-            now + duration,
-        )
-    };
     // Every usable claim travels with the session (bucket policies may read
     // any); one that does not fit is refused, never silently dropped, as a
     // dropped claim could disable a Deny.
-    let session = make(all_claims);
+    let session = assumption.session(
+        SessionSource::WebIdentity {
+            issuer: issuer.clone(),
+        },
+        all_claims,
+        now,
+    );
     let sealed = gateway.access.session_keys().seal(&session);
     if sealed.len() > MAX_SESSION_TOKEN_LEN {
         return Err(StsError::new(
@@ -602,25 +619,25 @@ async fn assume_role_with_web_identity(
     }
     tracing::info!(
         action = action.name(),
-        role = %role.name,
-        session = %session_name,
+        role = %assumption.role.name,
+        session = %assumption.session_name,
         subject = %subject,
         issuer = %issuer,
         access_key = %session.access_key,
-        expires_s = duration.as_secs(),
+        expires_s = assumption.duration.as_secs(),
         "STS session issued"
     );
-    let mut w = XmlWriter::new();
-    w.open_root_ns("AssumeRoleWithWebIdentityResponse", NS);
-    w.open("AssumeRoleWithWebIdentityResult");
-    w.elem("SubjectFromWebIdentityToken", &subject);
-    w.elem("Audience", &audience);
-    write_session(&mut w, &session, &sealed);
-    w.elem("Provider", provider_name(&issuer));
-    w.close("AssumeRoleWithWebIdentityResult");
-    write_metadata(&mut w, request_id);
-    w.close("AssumeRoleWithWebIdentityResponse");
-    Ok(w.finish())
+    Ok(credentials_document(
+        action,
+        &[
+            ("SubjectFromWebIdentityToken", &subject),
+            ("Audience", &audience),
+        ],
+        &session,
+        &sealed,
+        &[("Provider", provider_name(&issuer))],
+        request_id,
+    ))
 }
 
 fn assume_role(
@@ -632,50 +649,37 @@ fn assume_role(
     request_id: &str,
 ) -> Result<String, StsError> {
     let action = Action::AssumeRole;
-    let (arn, account, role) = role_of(gateway, action, params)?;
-    let session_name = check_session_name(params.get("RoleSessionName"))?;
-    let duration = session_duration(params.get("DurationSeconds"), &role)?;
-    let policy = session_policy(params)?;
+    let assumption = Assumption::parse(gateway, action, params)?;
     // Temporary credentials do not assume roles: a session's rights stay
     // bounded by the role it came from.
     if caller.session().is_some()
-        || !trust_allows(
-            &role,
-            action,
-            &arn,
-            Principal::AccessKey(&caller.access_key),
-            context,
-        )
+        || !assumption.trusts(action, Principal::AccessKey(&caller.access_key), context)
     {
-        return Err(StsError::access_denied(action, &arn));
+        return Err(StsError::access_denied(action, &assumption.arn));
     }
-    let session = Session::new(
-        role.name.clone(),
-        account,
-        session_name.to_owned(),
+    let session = assumption.session(
         SessionSource::AccessKey(caller.access_key.clone()),
         Claims::new(),
-        policy.map(|(doc, _)| doc),
-        now + duration,
+        now,
     );
     let sealed = gateway.access.session_keys().seal(&session);
     tracing::info!(
         action = action.name(),
-        role = %role.name,
-        session = %session_name,
+        role = %assumption.role.name,
+        session = %assumption.session_name,
         caller = %caller.access_key,
         access_key = %session.access_key,
-        expires_s = duration.as_secs(),
+        expires_s = assumption.duration.as_secs(),
         "STS session issued"
     );
-    let mut w = XmlWriter::new();
-    w.open_root_ns("AssumeRoleResponse", NS);
-    w.open("AssumeRoleResult");
-    write_session(&mut w, &session, &sealed);
-    w.close("AssumeRoleResult");
-    write_metadata(&mut w, request_id);
-    w.close("AssumeRoleResponse");
-    Ok(w.finish())
+    Ok(credentials_document(
+        action,
+        &[],
+        &session,
+        &sealed,
+        &[],
+        request_id,
+    ))
 }
 
 fn get_caller_identity(access_key: &str, session: Option<&Session>, request_id: &str) -> String {
@@ -696,6 +700,37 @@ fn get_caller_identity(access_key: &str, session: Option<&Session>, request_id: 
     w.close("GetCallerIdentityResult");
     write_metadata(&mut w, request_id);
     w.close("GetCallerIdentityResponse");
+    w.finish()
+}
+
+/// The `ACTIONResponse` of an action that hands out credentials: its
+/// result's elements `before`, `AssumedRoleUser` and `Credentials`, then
+/// those `after`.
+fn credentials_document(
+    action: Action,
+    before: &[(&str, &str)],
+    session: &Session,
+    sealed: &str,
+    after: &[(&str, &str)],
+    request_id: &str,
+) -> String {
+    let (response, result) = (
+        format!("{}Response", action.name()),
+        format!("{}Result", action.name()),
+    );
+    let mut w = XmlWriter::new();
+    w.open_root_ns(&response, NS);
+    w.open(&result);
+    for (name, text) in before {
+        w.elem(name, text);
+    }
+    write_session(&mut w, session, sealed);
+    for (name, text) in after {
+        w.elem(name, text);
+    }
+    w.close(&result);
+    write_metadata(&mut w, request_id);
+    w.close(&response);
     w.finish()
 }
 
@@ -861,7 +896,7 @@ mod tests {
         assert!(session_policy(&q("Action=AssumeRole")).unwrap().is_none());
         let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/p/*"}]}"#;
         let enc = percent_encoding::utf8_percent_encode(doc, percent_encoding::NON_ALPHANUMERIC);
-        let (text, _) = session_policy(&q(&format!("Policy={enc}")))
+        let text = session_policy(&q(&format!("Policy={enc}")))
             .unwrap()
             .unwrap();
         assert_eq!(text, doc);
