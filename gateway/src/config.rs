@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sha2::{Digest, Sha256};
 
+use crate::console::{check_frame_ancestor, ConsoleConfig, ConsoleOidc};
 use crate::logging::LogFormat;
 use crate::request::GatewayConfig;
 use crate::tls::TlsFiles;
@@ -131,6 +132,40 @@ pub struct ServeOptions {
     /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1), with --tls-cert.
     #[arg(long, env = "BLOBGATE_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Serve the web console at /-/console/ (`false` turns it off).
+    #[arg(long, env = "BLOBGATE_CONSOLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub console: bool,
+    /// Origins allowed to embed the console in a frame (the Kubeflow
+    /// dashboard's), comma-separated; by default no page may frame it.
+    #[arg(
+        long,
+        env = "BLOBGATE_CONSOLE_FRAME_ANCESTORS",
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
+    pub console_frame_ancestors: Vec<String>,
+    /// OIDC issuer of the console's "Sign in with" button (authorization
+    /// code with PKCE, then AssumeRoleWithWebIdentity).
+    #[arg(long, env = "BLOBGATE_CONSOLE_OIDC_ISSUER", value_name = "URL")]
+    pub console_oidc_issuer: Option<String>,
+    /// The console's client id at that issuer (a public client).
+    #[arg(long, env = "BLOBGATE_CONSOLE_OIDC_CLIENT_ID")]
+    pub console_oidc_client_id: Option<String>,
+    /// The role the console assumes with the ID token (its ARN).
+    #[arg(long, env = "BLOBGATE_CONSOLE_OIDC_ROLE", value_name = "ARN")]
+    pub console_oidc_role: Option<String>,
+    /// Scopes the console asks for (offline_access lets it renew sessions
+    /// while the tab is open).
+    #[arg(
+        long,
+        env = "BLOBGATE_CONSOLE_OIDC_SCOPES",
+        default_value = "openid profile email offline_access"
+    )]
+    pub console_oidc_scopes: String,
+    /// The provider's name on the sign-in button (default: the issuer's
+    /// host).
+    #[arg(long, env = "BLOBGATE_CONSOLE_OIDC_NAME")]
+    pub console_oidc_name: Option<String>,
     /// Root access key id (with BLOBGATE_SECRET_KEY).
     #[arg(long, env = "BLOBGATE_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,
@@ -280,8 +315,52 @@ impl ServeOptions {
         }
     }
 
+    /// The console's settings, or why they cannot be used.
+    pub fn console_config(&self) -> Result<ConsoleConfig, String> {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        for origin in &self.console_frame_ancestors {
+            check_frame_ancestor(origin).map_err(|e| format!("--console-frame-ancestors: {e}"))?;
+        }
+        let oidc = match (
+            given(&self.console_oidc_issuer),
+            given(&self.console_oidc_client_id),
+            given(&self.console_oidc_role),
+        ) {
+            (None, None, None) => None,
+            (Some(issuer), Some(client_id), Some(role_arn)) => {
+                if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+                    return Err(format!(
+                        "--console-oidc-issuer {issuer:?} must be an http(s) URL"
+                    ));
+                }
+                let name = given(&self.console_oidc_name).unwrap_or_else(|| {
+                    let host = issuer.split("://").nth(1).unwrap_or(&issuer);
+                    host.split(['/', ':']).next().unwrap_or(host).to_owned()
+                });
+                Some(ConsoleOidc {
+                    issuer: issuer.trim_end_matches('/').to_owned(),
+                    client_id,
+                    scopes: self.console_oidc_scopes.clone(),
+                    role_arn,
+                    name,
+                })
+            }
+            _ => {
+                return Err("console OIDC sign-in needs --console-oidc-issuer, \
+                     --console-oidc-client-id and --console-oidc-role together"
+                    .into())
+            }
+        };
+        Ok(ConsoleConfig {
+            enabled: self.console,
+            frame_ancestors: self.console_frame_ancestors.clone(),
+            oidc,
+            region: self.region.clone(),
+        })
+    }
+
     /// Settings for the request path.
-    pub fn gateway_config(&self, root: &RootCredentials) -> GatewayConfig {
+    pub fn gateway_config(&self, root: &RootCredentials, console: ConsoleConfig) -> GatewayConfig {
         let idle = Duration::from_secs(self.idle_timeout.max(1));
         let mut token_key = [0u8; 32];
         token_key.copy_from_slice(&Sha256::digest(
@@ -301,6 +380,7 @@ impl ServeOptions {
                 shutdown_delay: Duration::from_secs(self.shutdown_delay_secs),
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             },
+            console,
         }
     }
 }

@@ -5,12 +5,14 @@
 //! [`request`] state every handler reads), [`router`] names the
 //! operation, [`access`] authorizes it, [`ops`] handles it against a [`storage::Backend`], and every
 //! failure is an [`error::S3Error`] rendered once as S3 XML. [`observe`]
-//! gives each request its span, its log line and its [`metrics`].
+//! gives each request its span, its log line and its [`metrics`]. [`console`]
+//! serves the web console's files, a client of the same API.
 
 pub mod access;
 pub mod body;
 pub mod conditions;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod identity;
 pub mod logging;

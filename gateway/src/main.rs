@@ -63,6 +63,7 @@ fn main() -> ExitCode {
 async fn run_serve(options: ServeOptions) -> Result<(), String> {
     let root = options.root_credentials()?;
     let tls_files = options.tls_files()?;
+    let console = options.console_config()?;
     let metrics = Metrics::new();
     let backend: Arc<dyn Backend> = match options.backend {
         BackendKind::Fs => Arc::new(FsBackend::open(&options.data_dir).map_err(|e| {
@@ -130,7 +131,7 @@ async fn run_serve(options: ServeOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let gateway = Arc::new(Gateway::new(
-        options.gateway_config(&root),
+        options.gateway_config(&root, console),
         access.clone(),
         backend,
         metrics,

@@ -33,6 +33,8 @@ pub struct GatewayConfig {
     pub token_key: [u8; 32],
     /// Limits; beyond them clients get 503 SlowDown.
     pub limits: Limits,
+    /// The web console at `/-/console/`.
+    pub console: crate::console::ConsoleConfig,
 }
 
 /// Connection and request limits, and how shutdown proceeds.

@@ -244,6 +244,15 @@ async fn serve_request(
     observation: &mut Observation,
 ) -> Result<Response<ResponseBody>, S3Error> {
     if let Some(path) = req.uri().path().strip_prefix("/-/") {
+        if path == "console" || path.starts_with("console/") {
+            observation.probe(crate::console::OPERATION);
+            return crate::console::handle(
+                &gateway.config.console,
+                req.method(),
+                path,
+                req.headers(),
+            );
+        }
         observation.probe(ops::health::operation(path));
         return ops::health::handle(gateway, req.method(), path).await;
     }

@@ -1,0 +1,104 @@
+// Who is signed in: the credentials every request is signed with.
+//
+// They live in this tab only: in memory, and in sessionStorage so that a
+// reload keeps the user signed in (never localStorage, never a URL or a
+// cookie). Sign-out clears them; so does their expiry, unless a renewal
+// (OIDC sessions: the refresh token, then AssumeRoleWithWebIdentity again)
+// replaces them first.
+
+const KEY = "blobgate.console.session";
+const RENEW_BEFORE_MS = 5 * 60 * 1000;
+
+let current = null;
+let expiryTimer = null;
+let renewTimer = null;
+const listeners = [];
+
+/**
+ * A session: {accessKeyId, secretAccessKey, sessionToken?, expiration?
+ * (ISO), identity (ARN shown to the user), kind: "keys" | "oidc",
+ * refreshToken?}.
+ */
+export function credentials() {
+  if (!current) throw new Error("not signed in");
+  return current;
+}
+
+export function signedIn() {
+  return current !== null;
+}
+
+export function onChange(fn) {
+  listeners.push(fn);
+}
+
+let renewer = null;
+
+/** How OIDC sessions renew (set by oidc.js): async (session) => new session. */
+export function setRenewer(fn) {
+  renewer = fn;
+}
+
+function schedule() {
+  clearTimeout(expiryTimer);
+  clearTimeout(renewTimer);
+  if (!current || !current.expiration) return;
+  const left = new Date(current.expiration).getTime() - Date.now();
+  if (left <= 0) {
+    end("expired");
+    return;
+  }
+  expiryTimer = setTimeout(() => end("expired"), left);
+  if (current.refreshToken && renewer) {
+    renewTimer = setTimeout(async () => {
+      try {
+        start(await renewer(current));
+      } catch (e) {
+        console.warn("session renewal failed", e.code || e.message);
+      }
+    }, Math.max(0, left - RENEW_BEFORE_MS));
+  }
+}
+
+export function start(session) {
+  current = session;
+  sessionStorage.setItem(KEY, JSON.stringify(session));
+  schedule();
+  for (const fn of listeners) fn("signed-in");
+}
+
+/** End the session (sign-out, expiry): the credentials are forgotten. */
+export function end(reason = "signed-out") {
+  current = null;
+  sessionStorage.removeItem(KEY);
+  clearTimeout(expiryTimer);
+  clearTimeout(renewTimer);
+  for (const fn of listeners) fn(reason);
+}
+
+/** The session of this tab before a reload, if it has not expired. */
+export function restore() {
+  const saved = sessionStorage.getItem(KEY);
+  if (!saved) return false;
+  try {
+    const session = JSON.parse(saved);
+    if (session.expiration && new Date(session.expiration).getTime() <= Date.now()) {
+      sessionStorage.removeItem(KEY);
+      return false;
+    }
+    current = session;
+    schedule();
+    return true;
+  } catch {
+    sessionStorage.removeItem(KEY);
+    return false;
+  }
+}
+
+/** Milliseconds the credentials have left (Infinity for keys). */
+export function remainingMs() {
+  if (!current || !current.expiration) return Infinity;
+  return new Date(current.expiration).getTime() - Date.now();
+}
+
+export const session = { credentials };
