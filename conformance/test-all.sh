@@ -8,8 +8,9 @@
 #
 #   conformance/test-all.sh
 #
-# CARGO_TARGET_DIR, BLOBGATE_VENV, BLOBGATE_AZURITE_DIR and BLOBGATE_KUBECTL_DIR
-# are honoured (build, venv, Azurite and kubectl caches).
+# CARGO_TARGET_DIR, BLOBGATE_VENV, BLOBGATE_AZURITE_DIR, BLOBGATE_KUBECTL_DIR and
+# BLOBGATE_BROWSER_DIR are honoured (build, venv, Azurite, kubectl and axe-core
+# caches).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +38,13 @@ start_azurite
 export BLOBGATE_TEST_AZURE_ENDPOINT="$AZURITE_ENDPOINT"
 export BLOBGATE_TEST_AZURE_ACCOUNT="$AZURITE_ACCOUNT"
 export BLOBGATE_TEST_AZURE_KEY="$AZURITE_KEY"
+
+echo "== headless Chromium, chromedriver and axe-core for the browser tests"
+# Early, so that a machine that cannot get them fails before the long build.
+# Exports BLOBGATE_CHROMIUM, BLOBGATE_CHROMEDRIVER and BLOBGATE_AXE_JS for the
+# end-to-end suites (conformance/e2e/browser.py).
+browser_env="$("$repo_root/conformance/browser.sh")"
+eval "$browser_env"
 
 echo "== cargo test (unit tests and the shared backend suite, fs and azure)"
 cargo test --workspace --locked
