@@ -220,6 +220,26 @@ function uploadPanel(s3) {
   return panel;
 }
 
+// Rows are built once per transfer and updated in place, so that buttons
+// under the pointer and the screen reader's position survive progress.
+const uploadRows = new WeakMap();
+
+function uploadRow(tr) {
+  let row = uploadRows.get(tr);
+  if (!row) {
+    const bar = h("progress", { max: tr.size || 1, value: 0, "aria-label": t("upload.progressOf", { name: tr.key }) });
+    const stateText = h("span", { class: "transfer-state" });
+    const cancel = h("button", { type: "button", class: "link", onclick: () => tr.cancel(), "aria-label": t("upload.cancelNamed", { name: tr.key }) }, t("action.cancel"));
+    row = { el: h("li", { class: "transfer" }, h("span", { class: "transfer-name" }, tr.key), bar, stateText, cancel), bar, stateText, cancel };
+    uploadRows.set(tr, row);
+  }
+  row.el.className = `transfer ${tr.state}`;
+  row.bar.value = tr.state === "done" ? tr.size || 1 : tr.loaded;
+  row.stateText.textContent = tr.state === "failed" ? describeError(tr.error) : t(`upload.state.${tr.state}`, { size: formatSize(tr.size) });
+  row.cancel.hidden = !(tr.state === "queued" || tr.state === "sending");
+  return row.el;
+}
+
 function drawUploads(manager) {
   const panel = document.getElementById("uploads");
   if (!panel) return;
@@ -228,38 +248,24 @@ function drawUploads(manager) {
     return;
   }
   panel.hidden = false;
+  if (!panel.firstChild) {
+    panel.overall = h("progress", { id: "upload-overall", max: 100, value: 0, "aria-label": t("upload.overall") });
+    panel.summary = h("span", { id: "upload-summary" });
+    panel.cancelAll = h("button", { type: "button", class: "secondary", id: "upload-cancel-all", onclick: () => uploads.cancelAll() }, t("upload.cancelAll"));
+    panel.clear = h("button", { type: "button", class: "secondary", id: "upload-clear", onclick: () => uploads.clearFinished() }, t("upload.clear"));
+    panel.list = h("ul");
+    replace(panel, h("div", { class: "uploads-head" }, h("h2", {}, t("upload.title")), panel.overall, panel.summary, panel.cancelAll, panel.clear), panel.list);
+  }
   const totals = manager.totals();
-  const rows = manager.transfers.map((tr) =>
-    h(
-      "li",
-      { class: `transfer ${tr.state}` },
-      h("span", { class: "transfer-name" }, tr.key),
-      h("progress", { max: tr.size || 1, value: tr.state === "done" ? tr.size || 1 : tr.loaded, "aria-label": t("upload.progressOf", { name: tr.key }) }),
-      h(
-        "span",
-        { class: "transfer-state" },
-        tr.state === "failed" ? describeError(tr.error) : t(`upload.state.${tr.state}`, { size: formatSize(tr.size) }),
-      ),
-      tr.state === "queued" || tr.state === "sending"
-        ? h("button", { type: "button", class: "link", onclick: () => tr.cancel(), "aria-label": t("upload.cancelNamed", { name: tr.key }) }, t("action.cancel"))
-        : null,
-    ),
-  );
   const percent = totals.size ? Math.floor((totals.loaded / totals.size) * 100) : 100;
-  replace(
-    panel,
-    h(
-      "div",
-      { class: "uploads-head" },
-      h("h2", {}, t("upload.title")),
-      h("progress", { id: "upload-overall", max: 100, value: percent, "aria-label": t("upload.overall") }),
-      h("span", {}, t("upload.summary", { loaded: formatSize(totals.loaded), size: formatSize(totals.size), percent })),
-      totals.active
-        ? h("button", { type: "button", class: "secondary", onclick: () => manager.cancelAll() }, t("upload.cancelAll"))
-        : h("button", { type: "button", class: "secondary", onclick: () => manager.clearFinished() }, t("upload.clear")),
-    ),
-    h("ul", {}, rows),
-  );
+  panel.overall.value = percent;
+  panel.summary.textContent = t("upload.summary", { loaded: formatSize(totals.loaded), size: formatSize(totals.size), percent });
+  panel.cancelAll.hidden = !totals.active;
+  panel.clear.hidden = totals.active;
+  const rows = manager.transfers.map(uploadRow);
+  if (rows.length !== panel.list.children.length || rows.some((r, i) => panel.list.children[i] !== r)) {
+    replace(panel.list, rows);
+  }
   if (!totals.active && manager.finishedHook) {
     const hook = manager.finishedHook;
     manager.finishedHook = null;
