@@ -71,6 +71,7 @@ static ASSETS: &[Asset] = assets! {
     "index.html" => "text/html; charset=utf-8",
     "console.css" => "text/css; charset=utf-8",
     "icon.svg" => "image/svg+xml",
+    "folder.svg" => "image/svg+xml",
     "js/app.js" => "text/javascript; charset=utf-8",
     "js/dom.js" => "text/javascript; charset=utf-8",
     "js/eventstream.js" => "text/javascript; charset=utf-8",
@@ -241,7 +242,10 @@ pub fn handle(
 /// The headers every console response carries.
 fn secure(config: &ConsoleConfig, h: &mut HeaderMap) {
     // Revalidated on every load, so an upgrade is seen at once.
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
     h.insert(
         http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -255,7 +259,10 @@ fn secure(config: &ConsoleConfig, h: &mut HeaderMap) {
         HeaderValue::from_static("same-origin"),
     );
     if config.frame_ancestors.is_empty() {
-        h.insert(http::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            http::header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        );
     }
     if let Ok(v) = HeaderValue::from_str(&config.content_security_policy()) {
         h.insert(http::header::CONTENT_SECURITY_POLICY, v);
@@ -309,6 +316,74 @@ mod tests {
         let mut listed: Vec<String> = ASSETS.iter().map(|a| a.path.to_owned()).collect();
         listed.sort();
         assert_eq!(on_disk, listed);
+    }
+
+    fn catalogue(lang: &str) -> serde_json::Map<String, serde_json::Value> {
+        let path = format!("i18n/{lang}.json");
+        let asset = ASSETS.iter().find(|a| a.path == path).unwrap();
+        serde_json::from_slice(asset.bytes).unwrap()
+    }
+
+    /// The `{placeholders}` of a message (every plural form's).
+    fn placeholders(message: &serde_json::Value) -> std::collections::BTreeSet<String> {
+        let texts: Vec<&str> = match message {
+            serde_json::Value::String(s) => vec![s],
+            serde_json::Value::Object(forms) => forms.values().filter_map(|v| v.as_str()).collect(),
+            other => panic!("a message is text or plural forms: {other}"),
+        };
+        let mut out = std::collections::BTreeSet::new();
+        for text in texts {
+            let mut rest = text;
+            while let Some(open) = rest.find('{') {
+                let Some(close) = rest[open..].find('}') else {
+                    break;
+                };
+                out.insert(rest[open + 1..open + close].to_owned());
+                rest = &rest[open + close..];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn french_says_everything_english_says_with_the_same_placeholders() {
+        let en = catalogue("en");
+        let fr = catalogue("fr");
+        let en_keys: Vec<&String> = en.keys().collect();
+        let fr_keys: Vec<&String> = fr.keys().collect();
+        assert_eq!(en_keys, fr_keys);
+        for (key, message) in &en {
+            assert_eq!(placeholders(message), placeholders(&fr[key]), "{key}");
+        }
+    }
+
+    #[test]
+    fn every_message_the_scripts_ask_for_exists() {
+        let en = catalogue("en");
+        let mut asked = 0;
+        // i18n.js defines t() and names it in its documentation.
+        for asset in ASSETS
+            .iter()
+            .filter(|a| a.path.ends_with(".js") && a.path != "js/i18n.js")
+        {
+            let text = std::str::from_utf8(asset.bytes).unwrap();
+            for (at, _) in text.match_indices("t(\"") {
+                // Only calls of the catalogue function t(), not e.g. select(".
+                let before = text[..at].chars().last();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                    continue;
+                }
+                let start = at + 3;
+                let key: String = text[start..].chars().take_while(|&c| c != '"').collect();
+                assert!(
+                    en.contains_key(&key),
+                    "{}: t(\"{key}\") has no message",
+                    asset.path
+                );
+                asked += 1;
+            }
+        }
+        assert!(asked > 100, "only {asked} messages found");
     }
 
     #[tokio::test]

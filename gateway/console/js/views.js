@@ -50,9 +50,16 @@ function errorBox(err) {
   return h("p", { class: "error", role: "alert" }, describeError(err));
 }
 
+let announceTimer = null;
+
 function announce(text) {
   const status = document.getElementById("status");
-  if (status) status.textContent = text;
+  if (!status) return;
+  status.textContent = text;
+  clearTimeout(announceTimer);
+  announceTimer = setTimeout(() => {
+    status.textContent = "";
+  }, 6000);
 }
 
 function title(text) {
@@ -379,7 +386,7 @@ function browseView(main, { s3, bucket, prefix }) {
           "td",
           { class: "name" },
           item.folder
-            ? h("a", { href: hashFor("b", bucket, item.name), class: "folder" }, h("span", { "aria-hidden": "true" }, "📁 "), name)
+            ? h("a", { href: hashFor("b", bucket, item.name), class: "folder" }, name)
             : h("a", { href: hashFor("o", bucket, item.name), class: "object" }, name),
         ),
         h("td", { class: "size" }, item.folder ? "" : formatSize(item.size)),
