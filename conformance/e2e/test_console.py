@@ -587,3 +587,143 @@ def test_screens_in_english_are_accessible(site, page, bucket):
     page.wait_text(bucket)
     page.screenshot("buckets-en")
     page.assert_accessible("buckets")
+
+
+# --------------------------------------------------------------------------
+# sessions that end, and the platform around the console
+
+SESSION = "blobgate.console.session"
+
+
+def _oidc_sign_in(site: Site, page: Page) -> dict:
+    site.issuer.login_user = {"sub": "carol", "groups": ["statisticians"], "preferred_username": "carol"}
+    page.fresh()
+    page.el("#oidc-signin").click()
+    page.wait_text("assumed-role/console-analyst/carol")
+    return page.d.execute_script("return JSON.parse(sessionStorage.getItem(arguments[0]))", SESSION)
+
+
+def _expire_in(page: Page, ms: int, keep_refresh: bool = True) -> None:
+    """Pretend this tab's credentials end in `ms` (the STS minimum is 15 min)."""
+    page.d.execute_script(
+        "const s = JSON.parse(sessionStorage.getItem(arguments[0]));"
+        "s.expiration = new Date(Date.now() + arguments[1]).toISOString();"
+        "if (!arguments[2]) s.refreshToken = null;"
+        "sessionStorage.setItem(arguments[0], JSON.stringify(s));",
+        SESSION, ms, keep_refresh,
+    )  # fmt: skip
+    page.d.refresh()
+
+
+def test_oidc_session_renews_before_expiry_and_ends_at_expiry(site, page):
+    first = _oidc_sign_in(site, page)
+    assert first["refreshToken"] and first["sessionToken"]
+    tokens = site.issuer.token_requests()
+    _expire_in(page, 5 * 60 * 1000 + 1500)  # renewal is due 5 min before the end
+    page.wait(lambda d: d.execute_script("return JSON.parse(sessionStorage.getItem(arguments[0])).accessKeyId", SESSION)
+              != first["accessKeyId"])  # fmt: skip
+    assert site.issuer.token_requests() == tokens + 1  # one refresh grant
+    page.browse(site.team)  # the new credentials work
+    # Without a way to renew, the session ends when its credentials do.
+    _expire_in(page, 1500, keep_refresh=False)
+    page.wait_text("Your session has expired. Sign in again.")
+    assert page.d.execute_script("return sessionStorage.getItem(arguments[0])", SESSION) is None
+
+
+def test_shared_links_end_with_the_session_that_made_them(site, page, bucket):
+    site.s3.put_object(Bucket=site.team, Key="report.txt", Body=b"team report")
+    _oidc_sign_in(site, page)
+    page.go(f"#/o/{site.team}/report.txt")
+    page.el("#share-hours").clear()
+    page.el("#share-hours").send_keys("24")
+    page.el("#share-hours").submit()
+    link = page.el("#share-link").get_attribute("value")
+    expires = int(re.search(r"X-Amz-Expires=(\d+)", link).group(1))
+    assert expires < 3600  # the session's own end, not 24 h
+    assert "ends when your current sign-in session ends" in page.el("#share-capped").text
+    assert "X-Amz-Security-Token=" in link
+    assert requests.get(link, timeout=10).content == b"team report"
+
+
+class PrefixProxy:
+    """A reverse proxy on loopback serving the gateway under /blobgate, as an
+    Istio VirtualService with a prefix rewrite does (Host kept)."""
+
+    PREFIX = "/blobgate"
+
+    def __init__(self, upstream: str):
+        import http.server
+        import threading
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                if not self.path.startswith(proxy.PREFIX + "/"):
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "content-length")}
+                r = requests.request(self.command, upstream + self.path[len(proxy.PREFIX):], headers=headers,
+                                     data=body, allow_redirects=False, timeout=60, stream=True)  # fmt: skip
+                data = r.raw.read()
+                self.send_response(r.status_code)
+                for k, v in r.headers.items():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)) if self.command != "HEAD" else r.headers.get("Content-Length", "0"))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{self.PREFIX}"
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_console_works_behind_a_path_prefix(site, page, bucket):
+    site.s3.put_object(Bucket=bucket, Key="t/table.csv", Body=b"k,v\na,1\n")
+    proxy = PrefixProxy(site.gw.endpoint)
+    try:
+        page.d.get(f"{proxy.url}/-/console/")
+        page.d.execute_script("sessionStorage.clear()")
+        page.d.get(f"{proxy.url}/-/console/#/b/{bucket}/t/")
+        page.el("#accessKeyId").send_keys(site.gw.access_key)
+        page.el("#secretAccessKey").send_keys(site.gw.secret_key)
+        page.el("form.signin button[type=submit]").click()
+        page.wait(lambda d: Page(site).rows() == ["table.csv"])
+        page.d.find_element(By.LINK_TEXT, "table.csv").click()
+        page.wait(lambda d: [c.text for c in Page(site).all(".preview td")] == ["a", "1"])
+        page.el("#share-hours").submit()
+        link = page.el("#share-link").get_attribute("value")
+        assert link.startswith(f"{proxy.url}/{bucket}/t/table.csv?")
+        assert requests.get(link, timeout=10).content == b"k,v\na,1\n"
+    finally:
+        proxy.stop()
+
+
+def test_phone_sized_screen(site, page, bucket):
+    site.s3.put_object(Bucket=bucket, Key="a-rather-long-file-name-from-the-survey-team.parquet", Body=b"x" * 2048)
+    page.sign_in()
+    page.d.set_window_size(390, 844)
+    try:
+        page.browse(bucket)
+        # Nothing wider than the screen: no sideways scrolling of the page.
+        assert page.d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot("browse-phone-en")
+        page.assert_accessible("browse (phone)")
+    finally:
+        page.d.set_window_size(1280, 900)
