@@ -727,3 +727,72 @@ def test_phone_sized_screen(site, page, bucket):
         page.assert_accessible("browse (phone)")
     finally:
         page.d.set_window_size(1280, 900)
+
+
+def test_drop_files_to_upload(site, page, bucket):
+    page.sign_in()
+    page.browse(bucket)
+    # What a drop delivers: a DataTransfer with files (made in the page).
+    page.d.execute_script(
+        "const dt = new DataTransfer();"
+        "dt.items.add(new File(['dropped one\\n'], 'one.txt', {type: 'text/plain'}));"
+        "dt.items.add(new File(['dropped two\\n'], 'two.txt', {type: 'text/plain'}));"
+        "const zone = document.querySelector('.dropzone');"
+        "zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));"
+        "zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));"
+    )
+    page.wait(lambda d: _keys(site, bucket) == {"one.txt", "two.txt"})
+    assert site.s3.get_object(Bucket=bucket, Key="two.txt")["Body"].read() == b"dropped two\n"
+    page.wait(lambda d: sorted(Page(site).rows()) == ["one.txt", "two.txt"])
+
+
+def test_image_preview(site, page, bucket):
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2f6a8"
+        "b80000000049454e44ae426082"
+    )
+    site.s3.put_object(Bucket=bucket, Key="pixel.png", Body=png, ContentType="image/png")
+    page.sign_in()
+    page.go(f"#/o/{bucket}/pixel.png")
+    img = page.el(".preview img")
+    page.wait(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == 1)
+    assert img.get_attribute("alt") == "Preview of pixel.png"
+
+
+def test_follows_the_browser_language(site, tmp_path):
+    driver = browser.chromium(tmp_path, lang="fr-FR")
+    try:
+        driver.get(site.console)
+        WebDriverWait(driver, WAIT).until(lambda d: "Clé d’accès" in d.find_element(By.TAG_NAME, "body").text)
+        assert driver.execute_script("return document.documentElement.lang") == "fr"
+    finally:
+        driver.quit()
+
+
+def test_keyboard_only_sign_in_and_navigation(site, page, bucket):
+    from selenium.webdriver.common.keys import Keys
+
+    page.fresh()
+    page.el("#accessKeyId").click()
+    active = page.d.switch_to.active_element
+    active.send_keys(site.gw.access_key, Keys.TAB)
+    page.d.switch_to.active_element.send_keys(site.gw.secret_key, Keys.ENTER)
+    page.wait_text(bucket)
+    link = page.d.find_element(By.LINK_TEXT, bucket)
+    page.d.execute_script("arguments[0].focus()", link)
+    page.d.switch_to.active_element.send_keys(Keys.ENTER)
+    page.el("#upload-files")
+    # The upload buttons are reachable and named.
+    label = page.el("label[for=upload-files]")
+    assert label.get_attribute("role") == "button" and label.get_attribute("tabindex") == "0"
+
+
+def test_forged_authorization_responses_are_refused(site, page):
+    page.fresh()  # nobody signed in
+    tokens = site.issuer.token_requests()
+    page.d.get(site.console + "?code=stolen-code&state=forged#/")
+    page.wait_text("refused the sign-in")
+    assert site.issuer.token_requests() == tokens  # the code was never redeemed
+    assert "code=" not in page.d.current_url
+    assert page.d.execute_script("return sessionStorage.getItem(arguments[0])", SESSION) is None
