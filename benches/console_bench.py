@@ -4,8 +4,8 @@ link to a folder until its first rows are on screen, for a prefix of N keys
 on one release gateway (fs backend on a temporary directory) and one
 headless Chromium (conformance/e2e/browser.py).
 
-The console lists a folder one page (500 entries) at a time and renders the
-first page as soon as it arrives, so a prefix of 100,000 keys should open
+The console lists a folder one page at a time (100 entries first, then
+1,000) and renders the first page as soon as it arrives, so a prefix of 100,000 keys should open
 as fast as one of 10; the issue's target is the first page on screen in
 under 1 s on this machine.
 
@@ -45,7 +45,9 @@ const t0 = performance.now();
 const observer = new MutationObserver(() => {
   if (document.querySelector('#objects tbody tr')) {
     observer.disconnect();
-    done(performance.now() - t0);
+    const lists = performance.getEntriesByType('resource').filter((e) => e.name.includes('list-type=2'));
+    const last = lists[lists.length - 1];
+    done([performance.now() - t0, last ? last.duration : 0]);
   }
 });
 observer.observe(document.getElementById('app'), {subtree: true, childList: true});
@@ -97,21 +99,24 @@ def main() -> None:
             driver.find_element("css selector", "form.signin button[type=submit]").click()
             time.sleep(1)
             results: dict[str, list[float]] = {"small/": [], "big/": []}
+            listing: dict[str, list[float]] = {"small/": [], "big/": []}
             for _ in range(runs):
                 for prefix in results:
                     driver.execute_script("location.hash = '#/'")
                     time.sleep(0.3)
-                    ms = driver.execute_async_script(MEASURE, f"#/b/bench/{prefix}")
+                    ms, list_ms = driver.execute_async_script(MEASURE, f"#/b/bench/{prefix}")
                     results[prefix].append(ms)
+                    listing[prefix].append(list_ms)
             rows = driver.execute_script("return document.querySelectorAll('#objects tbody tr').length")
         finally:
             driver.quit()
         base = statistics.median(results["small/"])
-        print(f"| folder | keys | first page on screen, median of {runs} | slowest | vs 10 keys |")
-        print("| --- | ---: | ---: | ---: | ---: |")
+        print(f"| folder | keys | first page on screen, median of {runs} | slowest | vs 10 keys | of which the ListObjectsV2 request |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for prefix, count in (("small/", 10), ("big/", n)):
             med = statistics.median(results[prefix])
-            print(f"| `{prefix}` | {count:,} | {med:.0f} ms | {max(results[prefix]):.0f} ms | {med / base:.2f}x |")
+            print(f"| `{prefix}` | {count:,} | {med:.0f} ms | {max(results[prefix]):.0f} ms | {med / base:.2f}x "
+                  f"| {statistics.median(listing[prefix]):.0f} ms |")
         print(f"\n(rows on screen after the big folder's first page: {rows})", file=sys.stderr)
     finally:
         gw.terminate()

@@ -338,7 +338,7 @@ impl ServeOptions {
                     host.split(['/', ':']).next().unwrap_or(host).to_owned()
                 });
                 Some(ConsoleOidc {
-                    issuer: issuer.trim_end_matches('/').to_owned(),
+                    issuer,
                     client_id,
                     scopes: self.console_oidc_scopes.clone(),
                     role_arn,

@@ -182,6 +182,17 @@ pub fn handle(
     if !config.enabled {
         return Ok(plain(StatusCode::NOT_FOUND, "not found"));
     }
+    let mut response = serve(config, method, path, headers)?;
+    secure(config, response.headers_mut());
+    Ok(response)
+}
+
+fn serve(
+    config: &ConsoleConfig,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Response<ResponseBody>, S3Error> {
     if method != Method::GET && method != Method::HEAD {
         return Err(S3Error::new(
             S3ErrorCode::MethodNotAllowed,
@@ -235,7 +246,6 @@ pub fn handle(
     if let Ok(v) = HeaderValue::from_str(&tag) {
         h.insert(http::header::ETAG, v);
     }
-    secure(config, h);
     Ok(response)
 }
 
@@ -267,6 +277,23 @@ fn secure(config: &ConsoleConfig, h: &mut HeaderMap) {
     if let Ok(v) = HeaderValue::from_str(&config.content_security_policy()) {
         h.insert(http::header::CONTENT_SECURITY_POLICY, v);
     }
+}
+
+/// Headers for objects read from a gateway that serves the console: an
+/// HTML or SVG object opened in the browser runs in a sandbox, as an opaque
+/// origin, so its scripts cannot read the console's sessionStorage (where a
+/// signed-in tab keeps its credentials) nor call the S3 API as this origin.
+/// Scripts, pop-ups and downloads still work (a notebook's HTML report);
+/// programs reading objects are not affected.
+pub fn isolate_object(h: &mut HeaderMap) {
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox allow-scripts allow-popups allow-downloads"),
+    );
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
 }
 
 fn plain(status: StatusCode, message: &str) -> Response<ResponseBody> {

@@ -37,8 +37,9 @@ use crate::router::Route;
 const CLIENT_CLOSED: u16 = 499;
 
 /// Query parameters whose values are secrets or signatures, lower-cased:
-/// SigV4 and SigV2 presigned URLs, Azure SAS tokens.
-const SECRET_PARAMS: [&str; 7] = [
+/// SigV4 and SigV2 presigned URLs, Azure SAS tokens, and the OAuth
+/// authorization code the console is sent back with.
+const SECRET_PARAMS: [&str; 8] = [
     "x-amz-signature",
     "webidentitytoken",
     "x-amz-credential",
@@ -46,6 +47,7 @@ const SECRET_PARAMS: [&str; 7] = [
     "signature",
     "awsaccesskeyid",
     "sig",
+    "code",
 ];
 
 /// A query string fit for logs: the values of [`SECRET_PARAMS`] replaced.

@@ -331,7 +331,13 @@ async fn serve_request(
         peer: Some(peer.ip()),
         received: observation.body_counter(),
     };
-    match ops::dispatch(gateway, route, request).await {
+    let mut result = ops::dispatch(gateway, route, request).await;
+    if let (true, Ok(response)) = (reads_object && gateway.config.console.enabled, &mut result) {
+        // A stored page must not run as this origin, where the console
+        // keeps the signed-in user's credentials.
+        crate::console::isolate_object(response.headers_mut());
+    }
+    match result {
         Err(e) if e.code == S3ErrorCode::NoSuchKey => match caller {
             Some((caller, bucket)) => Err(gateway
                 .access

@@ -9,7 +9,7 @@ import { init as initI18n, LANGUAGES, language, onLanguageChange, setLanguage, t
 import * as session from "./session.js";
 import * as oidc from "./oidc.js";
 import { getCallerIdentity, S3Client } from "./s3.js";
-import { describeError, views } from "./views.js";
+import { describeError, endUploads, views } from "./views.js";
 
 const state = { config: null, s3: null, signInError: null };
 
@@ -18,7 +18,19 @@ function header() {
     ? [
         h("a", { href: "#/", class: "nav-link" }, t("nav.buckets")),
         h("span", { class: "identity", title: session.credentials().identity }, session.credentials().identity),
-        h("button", { type: "button", class: "secondary", onclick: () => session.end("signed-out") }, t("nav.signOut")),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "secondary",
+            id: "sign-out",
+            onclick: async () => {
+              await endUploads();
+              session.end("signed-out");
+            },
+          },
+          t("nav.signOut"),
+        ),
       ]
     : [];
   const select = h(
@@ -66,7 +78,8 @@ function signInView(main) {
     h("label", { for: "accessKeyId" }, t("signin.accessKey")),
     h("input", { id: "accessKeyId", name: "accessKeyId", value: state.lastAccessKey || "", required: true, autocomplete: "username", spellcheck: "false" }),
     h("label", { for: "secretAccessKey" }, t("signin.secretKey")),
-    h("input", { id: "secretAccessKey", name: "secretAccessKey", type: "password", required: true, autocomplete: "current-password" }),
+    // Not offered to the password manager: the secret stays in this tab.
+    h("input", { id: "secretAccessKey", name: "secretAccessKey", type: "password", required: true, autocomplete: "off" }),
     h("button", { type: "submit" }, t("signin.submit")),
     state.config.oidc
       ? [
@@ -117,7 +130,14 @@ function signInMessage(err) {
 }
 
 function route() {
-  const hash = location.hash || "#/";
+  try {
+    return parseRoute(location.hash || "#/");
+  } catch {
+    return { view: "buckets" }; // a malformed address
+  }
+}
+
+function parseRoute(hash) {
   const parts = hash.slice(2).split("/");
   const kind = parts[0];
   const bucket = parts.length > 1 ? decodeURIComponent(parts[1]) : "";
@@ -145,10 +165,13 @@ async function boot() {
   await initI18n();
   onLanguageChange(render);
   const response = await fetch("config.json", { cache: "no-store" });
+  if (!response.ok) throw new Error(`config.json: HTTP ${response.status}`);
   state.config = await response.json();
   state.s3 = new S3Client(session.session, state.config.region);
   if (state.config.oidc) session.setRenewer((s) => oidc.renew(state.config.oidc, s));
   session.onChange((reason) => {
+    // Renewed credentials change nothing on screen (no lost edits or results).
+    if (reason === "renewed") return;
     if (reason === "expired") state.signInError = t("signin.error.expired");
     render();
   });

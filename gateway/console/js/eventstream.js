@@ -33,6 +33,14 @@ function parseHeaders(bytes) {
  */
 export async function readSelect(body, onRecords) {
   const reader = body.getReader();
+  try {
+    return await readMessages(reader, onRecords);
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+async function readMessages(reader, onRecords) {
   let buffered = new Uint8Array(0);
   let stats = null;
   for (;;) {
@@ -45,21 +53,16 @@ export async function readSelect(body, onRecords) {
       const headers = parseHeaders(buffered.subarray(12, 12 + headersLength));
       const payload = buffered.subarray(12 + headersLength, total - 4);
       if (headers[":message-type"] === "error") {
-        reader.cancel().catch(() => {});
         const err = new Error(headers[":error-message"] || headers[":error-code"]);
         err.code = headers[":error-code"];
         throw err;
       }
       const event = headers[":event-type"];
       if (event === "Records") {
-        if (onRecords(payload.slice()) === false) {
-          reader.cancel().catch(() => {});
-          return stats;
-        }
+        if (onRecords(payload.slice()) === false) return stats;
       } else if (event === "Stats") {
         stats = decoder.decode(payload);
       } else if (event === "End") {
-        reader.cancel().catch(() => {});
         return stats;
       }
       buffered = buffered.subarray(total);

@@ -28,12 +28,17 @@ function redirectUri() {
 async function discover(config) {
   let response;
   try {
-    response = await fetch(`${config.issuer}/.well-known/openid-configuration`, { credentials: "omit" });
+    response = await fetch(`${config.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`, { credentials: "omit" });
   } catch (e) {
     throw new S3Error("IssuerUnreachable", e.message, 0);
   }
   if (!response.ok) throw new S3Error("IssuerUnreachable", `HTTP ${response.status}`, response.status);
-  return response.json();
+  const discovery = await response.json();
+  // The document must be the configured issuer's own (OpenID Connect Discovery 1.0, section 4.3).
+  if (discovery.issuer !== config.issuer || !discovery.authorization_endpoint || !discovery.token_endpoint) {
+    throw new S3Error("IssuerRefused", "the issuer's discovery document does not name this issuer", 0);
+  }
+  return discovery;
 }
 
 /** Go to the issuer's sign-in page. */
@@ -89,14 +94,15 @@ async function tokens(endpoint, form) {
   return body;
 }
 
-async function assume(config, body, tokenEndpoint) {
+async function assume(config, body, tokenEndpoint, previousRefreshToken = null) {
   const claims = claimsOf(body.id_token);
   const creds = await assumeRoleWithWebIdentity(config.roleArn, body.id_token, sessionName(claims));
   return {
     ...creds,
     identity: creds.arn,
     kind: "oidc",
-    refreshToken: body.refresh_token || null,
+    // Issuers that do not rotate refresh tokens send none with a refresh.
+    refreshToken: body.refresh_token || previousRefreshToken,
     tokenEndpoint,
     nonce: claims.nonce,
   };
@@ -137,5 +143,5 @@ export async function renew(config, session) {
     refresh_token: session.refreshToken,
     client_id: config.clientId,
   });
-  return assume(config, body, session.tokenEndpoint);
+  return assume(config, body, session.tokenEndpoint, session.refreshToken);
 }

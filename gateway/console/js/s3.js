@@ -94,7 +94,12 @@ export class S3Client {
   async xml(method, bucket, key, options) {
     const response = await this.send(method, bucket, key, options);
     const text = await response.text();
-    return new DOMParser().parseFromString(text, "application/xml");
+    const doc = new DOMParser().parseFromString(text, "application/xml");
+    // A document the browser cannot parse must fail, never read as empty.
+    if (doc.getElementsByTagName("parsererror").length) {
+      throw new S3Error("MalformedResponse", "the gateway's answer is not XML the browser can read", response.status);
+    }
+    return doc;
   }
 
   // -- buckets
@@ -136,13 +141,16 @@ export class S3Client {
 
   /** One page of a delimiter listing: {folders, objects, next}. */
   async listPage(bucket, prefix, { token, maxKeys = 500, delimiter = "/", signal } = {}) {
-    const query = [["list-type", "2"], ["prefix", prefix], ["max-keys", String(maxKeys)]];
+    // URL-encoded keys: a key with control characters would otherwise be
+    // XML that browsers refuse.
+    const query = [["list-type", "2"], ["prefix", prefix], ["max-keys", String(maxKeys)], ["encoding-type", "url"]];
     if (delimiter) query.push(["delimiter", delimiter]);
     if (token) query.push(["continuation-token", token]);
     const doc = await this.xml("GET", bucket, null, { query, signal });
-    const folders = Array.from(doc.getElementsByTagName("CommonPrefixes"), (p) => xmlText(p, "Prefix"));
+    const decode = (text) => decodeURIComponent(text.replace(/\+/g, "%20"));
+    const folders = Array.from(doc.getElementsByTagName("CommonPrefixes"), (p) => decode(xmlText(p, "Prefix")));
     const objects = Array.from(doc.getElementsByTagName("Contents"), (c) => ({
-      key: xmlText(c, "Key"),
+      key: decode(xmlText(c, "Key")),
       size: Number(xmlText(c, "Size")),
       modified: new Date(xmlText(c, "LastModified")),
       etag: xmlText(c, "ETag"),
@@ -216,11 +224,10 @@ export class S3Client {
    * Calls onRecords(Uint8Array) per Records event (return false to stop).
    */
   async select(bucket, key, sql, input, output, onRecords, signal) {
-    const doc = document.implementation.createDocument(null, "SelectObjectContentRequest", null);
+    const doc = document.implementation.createDocument(S3_NS, "SelectObjectContentRequest", null);
     const root = doc.documentElement;
-    root.setAttribute("xmlns", S3_NS);
     const add = (parent, name, text) => {
-      const el = doc.createElement(name);
+      const el = doc.createElementNS(S3_NS, name);
       if (text !== undefined) el.textContent = text;
       parent.appendChild(el);
       return el;

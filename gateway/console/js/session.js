@@ -39,6 +39,13 @@ export function setRenewer(fn) {
   renewer = fn;
 }
 
+// setTimeout takes at most 2^31 - 1 ms.
+const MAX_DELAY = 2 ** 31 - 1;
+const RETRY_MS = 30 * 1000;
+// Bumped whenever the session is replaced or ended: a renewal that was in
+// flight then is dropped (a sign-out is never undone by it).
+let generation = 0;
+
 function schedule() {
   clearTimeout(expiryTimer);
   clearTimeout(renewTimer);
@@ -48,27 +55,46 @@ function schedule() {
     end("expired");
     return;
   }
-  expiryTimer = setTimeout(() => end("expired"), left);
+  expiryTimer = setTimeout(() => end("expired"), Math.min(left, MAX_DELAY));
   if (current.refreshToken && renewer) {
-    renewTimer = setTimeout(async () => {
+    const mine = generation;
+    const attempt = async () => {
       try {
-        start(await renewer(current));
+        const next = await renewer(current);
+        if (mine === generation) replace(next);
       } catch (e) {
-        console.warn("session renewal failed", e.code || e.message);
+        console.warn("session renewal failed; retrying", e.code || e.message);
+        // Tried again until the credentials end.
+        if (mine === generation && remainingMs() > RETRY_MS) renewTimer = setTimeout(attempt, RETRY_MS);
       }
-    }, Math.max(0, left - RENEW_BEFORE_MS));
+    };
+    renewTimer = setTimeout(attempt, Math.min(Math.max(0, left - RENEW_BEFORE_MS), MAX_DELAY));
   }
 }
 
-export function start(session) {
+function persist(session) {
   current = session;
   sessionStorage.setItem(KEY, JSON.stringify(session));
+}
+
+export function start(session) {
+  generation += 1;
+  persist(session);
   schedule();
   for (const fn of listeners) fn("signed-in");
 }
 
+/** Renewed credentials of the same session (nothing on screen changes). */
+function replace(session) {
+  generation += 1;
+  persist(session);
+  schedule();
+  for (const fn of listeners) fn("renewed");
+}
+
 /** End the session (sign-out, expiry): the credentials are forgotten. */
 export function end(reason = "signed-out") {
+  generation += 1;
   current = null;
   sessionStorage.removeItem(KEY);
   clearTimeout(expiryTimer);

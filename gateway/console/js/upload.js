@@ -69,8 +69,18 @@ class Transfer {
     if (this.state === "done" || this.state === "failed" || this.state === "cancelled") return;
     const wasSending = this.state === "sending";
     this.state = "cancelled";
-    for (const xhr of this.requests) xhr.abort();
+    this.stop();
     if (!wasSending) this.manager.changed(this);
+  }
+
+  /** Abort every request in flight. */
+  stop() {
+    for (const xhr of this.requests) xhr.abort();
+  }
+
+  /** Throws when the transfer was cancelled while a request was being prepared. */
+  check() {
+    if (this.state !== "sending") throw Object.assign(new Error("cancelled"), { code: "Cancelled" });
   }
 
   async run() {
@@ -81,6 +91,7 @@ class Transfer {
     try {
       if (this.file.size <= SINGLE_PUT_LIMIT) {
         const req = await s3.signed("PUT", this.bucket, this.key, { headers: { "content-type": type } });
+        this.check();
         await sendXhr(req, this.file, (n) => this.progress(n), (x) => this.track(x));
       } else {
         await this.multipart(type);
@@ -89,7 +100,10 @@ class Transfer {
       this.state = "done";
     } catch (e) {
       if (this.uploadId) {
-        await s3.abortMultipartUpload(this.bucket, this.key, this.uploadId).catch(() => {});
+        // Once no part is in flight (multipart() waits for them); retried once.
+        const abort = () => s3.abortMultipartUpload(this.bucket, this.key, this.uploadId);
+        await abort().catch(() => abort()).catch(() => {});
+        this.uploadId = null;
       }
       if (this.state === "cancelled" || e.code === "Cancelled") {
         this.state = "cancelled";
@@ -116,16 +130,20 @@ class Transfer {
     const size = partSize(this.file.size);
     const count = Math.ceil(this.file.size / size);
     this.uploadId = await s3.createMultipartUpload(this.bucket, this.key, type);
+    this.check();
     const sent = new Array(count).fill(0);
     const etags = new Array(count);
     let next = 0;
+    let failure = null;
     const worker = async () => {
-      while (next < count && this.state === "sending") {
+      while (next < count && this.state === "sending" && !failure) {
         const index = next++;
         const blob = this.file.slice(index * size, Math.min(this.file.size, (index + 1) * size));
         const req = await s3.signed("PUT", this.bucket, this.key, {
           query: [["partNumber", String(index + 1)], ["uploadId", this.uploadId]],
         });
+        this.check();
+        if (failure) return;
         etags[index] = await sendXhr(
           req,
           blob,
@@ -137,8 +155,16 @@ class Transfer {
         );
       }
     };
-    await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, count) }, worker));
-    if (this.state !== "sending") throw Object.assign(new Error("cancelled"), { code: "Cancelled" });
+    // One part failing stops the others; all have settled before the upload
+    // is completed or aborted, so no part lands after an abort.
+    const guarded = () =>
+      worker().catch((e) => {
+        failure = failure || e;
+        this.stop();
+      });
+    await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, count) }, guarded));
+    this.check();
+    if (failure) throw failure;
     await s3.completeMultipartUpload(
       this.bucket,
       this.key,
@@ -180,6 +206,11 @@ export class UploadManager {
 
   cancelAll() {
     for (const t of this.transfers) t.cancel();
+  }
+
+  /** Resolves once no transfer is running (their aborts sent). */
+  async idle() {
+    while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 50));
   }
 
   clearFinished() {

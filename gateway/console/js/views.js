@@ -9,7 +9,10 @@ import { formatDate, formatNumber, formatSize, t } from "./i18n.js";
 import * as session from "./session.js";
 import { droppedFiles, UploadManager } from "./upload.js";
 
-const PAGE_SIZE = 500;
+// The first page is small, to be on screen at once; the next ones larger,
+// for fewer requests while scrolling.
+const FIRST_PAGE = 100;
+const PAGE_SIZE = 1000;
 const DELETE_BATCH = 1000;
 const PREVIEW_ROWS = 20;
 const QUERY_ROW_LIMIT = 1000;
@@ -17,6 +20,19 @@ const TEXT_PREVIEW_BYTES = 64 * 1024;
 const MAX_SHARE_SECONDS = 7 * 24 * 3600;
 
 let uploads = null;
+
+/**
+ * Before the credentials go (sign-out): cancel every upload and wait for
+ * their multipart uploads to be aborted, so nothing is left behind and no
+ * file of this user is sent with the next user's credentials.
+ */
+export async function endUploads() {
+  if (!uploads) return;
+  const manager = uploads;
+  uploads = null;
+  manager.cancelAll();
+  await manager.idle();
+}
 
 // -- shared pieces
 
@@ -428,7 +444,8 @@ function browseView(main, { s3, bucket, prefix }) {
     const generation = state.generation;
     listing.setAttribute("aria-busy", "true");
     try {
-      const page = await s3.listPage(bucket, prefix + state.filter, { token: state.next, maxKeys: PAGE_SIZE });
+      const maxKeys = state.next ? PAGE_SIZE : FIRST_PAGE;
+      const page = await s3.listPage(bucket, prefix + state.filter, { token: state.next, maxKeys });
       if (generation !== state.generation) return;
       state.items.push(...page.folders.map((p) => ({ name: p, folder: true })));
       state.items.push(...page.objects.filter((o) => o.key !== prefix).map((o) => ({ name: o.key, size: o.size, modified: o.modified })));
@@ -610,10 +627,9 @@ function compressionOf(key) {
   return lower.endsWith(".gz") ? "GZIP" : lower.endsWith(".bz2") ? "BZIP2" : "NONE";
 }
 
-const decoder = new TextDecoder();
-
 /** Run a Select with JSON output, collecting up to `limit` records. */
 async function selectRecords(s3, bucket, key, sql, input, limit) {
+  const decoder = new TextDecoder();
   const records = [];
   let partial = "";
   let truncated = false;
@@ -631,6 +647,7 @@ async function selectRecords(s3, bucket, key, sql, input, limit) {
     }
     return true;
   });
+  partial += decoder.decode();
   if (partial.trim() && records.length < limit) records.push(JSON.parse(partial));
   return { records, truncated };
 }
@@ -663,7 +680,7 @@ async function preview(s3, bucket, key, headers, into) {
       replace(into, h("img", { src: url, alt: t("object.imageAlt", { name: key.split("/").pop() }), class: "preview-image" }));
     } else if (type.startsWith("text/") || /json|xml|yaml|csv/.test(type) || /\.(txt|md|log|py|r|sql|yaml|yml|toml|ini|sh)$/i.test(key)) {
       const bytes = await s3.readStart(bucket, key, TEXT_PREVIEW_BYTES);
-      replace(into, h("pre", { class: "preview-text", tabindex: "0" }, decoder.decode(bytes)));
+      replace(into, h("pre", { class: "preview-text", tabindex: "0" }, new TextDecoder().decode(bytes)));
     } else {
       replace(into, h("p", {}, t("object.noPreview")));
     }
