@@ -12,6 +12,13 @@ under 1 s on this machine.
     cargo build --release -p blobgate
     conformance/.venv/bin/python benches/console_bench.py [N] [RUNS]   (default 100000 7)
 
+With a third argument G (GiB), it then uploads a sparse file of G GiB
+through the console's upload button (multipart, 4 parts in flight) and
+samples the resident memory of every Chromium process of the run and of the
+gateway: the browser must not hold the file in memory.
+
+    conformance/.venv/bin/python benches/console_bench.py 10 3 2
+
 Needs boto3 and selenium (conformance/.venv) and Chromium
 (conformance/browser.sh). BLOBGATE_BIN overrides the binary. Prints a
 Markdown table: median and slowest of RUNS openings of each folder.
@@ -55,6 +62,59 @@ location.hash = hash;
 """
 
 
+def rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def chromium_pids(profile: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if profile in (d / "cmdline").read_bytes().decode(errors="replace"):
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+def upload(driver, s3, gib: int, work: Path, gateway_pid: int) -> str:
+    big = work / "upload.bin"
+    with big.open("wb") as f:
+        f.truncate(gib << 30)
+    driver.execute_script("location.hash = '#/b/bench/'")
+    time.sleep(1)
+    pids = chromium_pids(str(driver.profile_dir))
+    before = rss_mib(pids)
+    gw_before = rss_mib([gateway_pid])
+    peak, gw_peak = before, gw_before
+    started = time.monotonic()
+    driver.find_element("id", "upload-files").send_keys(str(big))
+    while True:
+        peak = max(peak, rss_mib(chromium_pids(str(driver.profile_dir))))
+        gw_peak = max(gw_peak, rss_mib([gateway_pid]))
+        try:
+            s3.head_object(Bucket="bench", Key="upload.bin")
+            break
+        except Exception:
+            time.sleep(0.2)
+    seconds = time.monotonic() - started
+    return (
+        "\n| upload through the console | time | rate | Chromium RSS before | Chromium RSS peak | gateway RSS peak |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: |\n"
+        f"| {gib} GiB file, multipart | {seconds:.1f} s | {(gib << 10) / seconds:.0f} MiB/s | {before:.0f} MiB "
+        f"| {peak:.0f} MiB | {gw_peak:.0f} MiB (from {gw_before:.0f}) |"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -64,6 +124,7 @@ def free_port() -> int:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    upload_gib = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     binary = os.environ.get("BLOBGATE_BIN") or str(
         Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "release" / "blobgate"
     )
@@ -108,6 +169,7 @@ def main() -> None:
                     results[prefix].append(ms)
                     listing[prefix].append(list_ms)
             rows = driver.execute_script("return document.querySelectorAll('#objects tbody tr').length")
+            uploaded = upload(driver, s3, upload_gib, work, gw.pid) if upload_gib else ""
         finally:
             driver.quit()
         base = statistics.median(results["small/"])
@@ -117,6 +179,7 @@ def main() -> None:
             med = statistics.median(results[prefix])
             print(f"| `{prefix}` | {count:,} | {med:.0f} ms | {max(results[prefix]):.0f} ms | {med / base:.2f}x "
                   f"| {statistics.median(listing[prefix]):.0f} ms |")
+        print(uploaded)
         print(f"\n(rows on screen after the big folder's first page: {rows})", file=sys.stderr)
     finally:
         gw.terminate()
