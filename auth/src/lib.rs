@@ -1,4 +1,5 @@
-//! blobgate-auth: AWS Signature Version 4 verification for an S3-compatible
+//! blobgate-auth: AWS Signature Version 4 (and, for the clients that still
+//! send it, Version 2) verification for an S3-compatible
 //! gateway (Authorization header, presigned URLs, aws-chunked streaming
 //! signatures with trailers), the payload checks that go with it
 //! (x-amz-content-sha256, Content-MD5, `x-amz-checksum-*`), and IAM-style
@@ -34,6 +35,7 @@ pub mod jwt;
 mod policy;
 pub mod roles;
 pub mod session;
+mod sigv2;
 mod sigv4;
 #[cfg(test)]
 mod test_support;

@@ -39,6 +39,9 @@ pub struct RequestParts<'a> {
     pub uri: &'a http::Uri,
     /// The request headers.
     pub headers: &'a http::HeaderMap,
+    /// The bucket named by the Host of a virtual-host-style request (SigV2
+    /// signs it as part of the resource); None for path-style requests.
+    pub virtual_bucket: Option<&'a str>,
 }
 
 /// How the body is protected, from `x-amz-content-sha256`.
@@ -171,6 +174,22 @@ pub struct Verified {
 }
 
 impl Verified {
+    /// A SigV2-verified request: its body is unsigned (SigV2 covers no
+    /// payload; Content-MD5 and checksums still apply).
+    pub(crate) fn sigv2(
+        access_key: String,
+        presigned: bool,
+        session: Option<Arc<Session>>,
+    ) -> Self {
+        Verified {
+            access_key,
+            presigned,
+            anonymous: false,
+            session,
+            ..Verified::anonymous()
+        }
+    }
+
     /// A request without any signature (no Authorization header, no
     /// presigned parameters; `verify_request` answers
     /// [`AuthError::MissingAuthentication`] for it). Only a bucket policy
@@ -276,7 +295,7 @@ impl Service<'_> {
 
 /// The secret key a request must be signed with, and its session when it
 /// carries a session token (header, or query for presigned URLs).
-fn secret_for(
+pub(crate) fn secret_for(
     store: &dyn CredentialStore,
     access_key: &str,
     session_token: Option<&str>,
@@ -319,6 +338,8 @@ fn verify_for(
             }
             if value.starts_with("AWS4-HMAC-SHA256") {
                 verify_header_auth(req, service, value, store, region, now)
+            } else if value.starts_with("AWS ") && matches!(service, Service::S3) {
+                crate::sigv2::verify_header(req, value, store, now)
             } else if value.starts_with("AWS ") || value.starts_with("AWS4-ECDSA") {
                 Err(AuthError::UnsupportedSignatureVersion)
             } else {
@@ -331,7 +352,10 @@ fn verify_for(
         None if param(&params, "AWSAccessKeyId").is_some()
             && param(&params, "Signature").is_some() =>
         {
-            Err(AuthError::UnsupportedSignatureVersion)
+            match service {
+                Service::S3 => crate::sigv2::verify_query(req, &params, store, now),
+                Service::Sts { .. } => Err(AuthError::UnsupportedSignatureVersion),
+            }
         }
         None => Err(AuthError::MissingAuthentication),
     }
@@ -343,7 +367,7 @@ fn header_str<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
 
 /// An HTTP `Date`: IMF-fixdate, and the `+0000` / `-0000` / `UTC` zone
 /// spellings that clients (botocore among them) also send.
-fn parse_date_header(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_date_header(s: &str) -> Option<SystemTime> {
     let s = s.trim();
     if let Ok(t) = httpdate::parse_http_date(s) {
         return Some(t);

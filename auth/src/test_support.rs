@@ -136,6 +136,7 @@ pub(crate) fn verify(req: &http::Request<()>, now: SystemTime) -> Result<Verifie
         method: req.method(),
         uri: req.uri(),
         headers: req.headers(),
+        virtual_bucket: None,
     };
     verify_request(&parts, &store(), REGION, now)
 }

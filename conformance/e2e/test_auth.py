@@ -151,23 +151,6 @@ def test_signed_header_tampered(gateway, obj):
     assert (resp.status, resp.code) == (403, "SignatureDoesNotMatch"), resp
 
 
-def test_sigv2_refused_with_aws_message(gateway, obj):
-    """SigV2 (header and query) is answered like AWS regions that only take SigV4."""
-    from botocore.config import Config
-
-    bucket, key = obj
-    v2 = make_s3_client(gateway, config=Config(signature_version="s3", s3={"addressing_style": "path"},
-                                               retries={"total_max_attempts": 1}))  # fmt: skip
-    with pytest.raises(ClientError) as e:
-        v2.get_object(Bucket=bucket, Key=key)
-    assert client_error(e.value) == (400, "InvalidRequest")
-    url = v2.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
-    assert "AWSAccessKeyId=" in url
-    r = requests.get(url, timeout=10)
-    _assert_s3_error(r, 400, "InvalidRequest")
-    assert b"AWS4-HMAC-SHA256" in r.content
-
-
 # --------------------------------------------------------------------------
 # presigned URLs
 

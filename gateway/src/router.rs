@@ -179,6 +179,18 @@ fn method_not_allowed() -> S3Error {
     )
 }
 
+/// The bucket a virtual-host-style request names in its Host header
+/// (`BUCKET.DOMAIN`), if it is one.
+pub fn virtual_host_bucket<'h>(host: Option<&'h str>, domain: Option<&str>) -> Option<&'h str> {
+    let host = host?;
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let bucket = name.strip_suffix(domain?)?.strip_suffix('.')?;
+    (!bucket.is_empty()).then_some(bucket)
+}
+
 /// Split the request target into bucket and key, honouring virtual-host
 /// addressing when `domain` is set and the Host header is a subdomain of it.
 pub fn split_target(
@@ -190,17 +202,9 @@ pub fn split_target(
         .decode_utf8()
         .map_err(|_| S3Error::invalid_argument("The request path is not valid UTF-8"))?;
     let path = path.strip_prefix('/').unwrap_or(&path);
-    let host = host.map(|h| match h.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => h,
-    });
-    if let (Some(host), Some(domain)) = (host, domain) {
-        if let Some(bucket) = host.strip_suffix(domain).and_then(|b| b.strip_suffix('.')) {
-            if !bucket.is_empty() {
-                let key = (!path.is_empty()).then(|| path.to_owned());
-                return Ok((Some(bucket.to_owned()), key));
-            }
-        }
+    if let Some(bucket) = virtual_host_bucket(host, domain) {
+        let key = (!path.is_empty()).then(|| path.to_owned());
+        return Ok((Some(bucket.to_owned()), key));
     }
     if path.is_empty() {
         return Ok((None, None));

@@ -295,6 +295,10 @@ async fn serve_request(
             method: &parts.method,
             uri: &parts.uri,
             headers: &parts.headers,
+            virtual_bucket: router::virtual_host_bucket(
+                host.as_deref(),
+                gateway.config.domain.as_deref(),
+            ),
         },
         gateway.access.as_ref(),
         &gateway.config.region,

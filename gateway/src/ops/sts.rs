@@ -321,6 +321,7 @@ fn verify_signed(
             method: &parts.method,
             uri: &parts.uri,
             headers: &parts.headers,
+            virtual_bucket: None,
         },
         body_sha256,
         gateway.access.as_ref(),

@@ -38,6 +38,7 @@ fn verifies(req: &Request<Body>) {
         method: req.method(),
         uri: req.uri(),
         headers: req.headers(),
+        virtual_bucket: None,
     };
     verify_request(&parts, &store, "us-east-1", at()).unwrap();
 }
