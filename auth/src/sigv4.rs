@@ -366,16 +366,46 @@ fn header_str<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// An HTTP `Date`: IMF-fixdate, and the `+0000` / `-0000` / `UTC` zone
-/// spellings that clients (botocore among them) also send.
+/// spellings that clients (botocore among them) also send. A date whose
+/// weekday is wrong for it (`Tue, 07 Jul 2010`, a Wednesday) is still that
+/// date: S3 judges it by its distance from now, not by its spelling.
 pub(crate) fn parse_date_header(s: &str) -> Option<SystemTime> {
     let s = s.trim();
-    if let Ok(t) = httpdate::parse_http_date(s) {
-        return Some(t);
+    let gmt = ["+0000", "-0000", "UTC"]
+        .iter()
+        .find_map(|zone| s.strip_suffix(zone))
+        .map(|head| format!("{head}GMT"));
+    let spellings = std::iter::once(s.to_owned()).chain(gmt);
+    for text in spellings {
+        if let Ok(t) = httpdate::parse_http_date(&text) {
+            return Some(t);
+        }
+        if let Some((_, rest)) = text.split_once(", ") {
+            let weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+            if let Some(t) = weekdays
+                .iter()
+                .find_map(|wd| httpdate::parse_http_date(&format!("{wd}, {rest}")).ok())
+            {
+                return Some(t);
+            }
+        }
     }
-    ["+0000", "-0000", "UTC"].iter().find_map(|zone| {
-        let head = s.strip_suffix(zone)?;
-        httpdate::parse_http_date(&format!("{head}GMT")).ok()
-    })
+    None
+}
+
+#[cfg(test)]
+#[test]
+fn dates_with_a_wrong_weekday_or_zone_spelling_parse() {
+    let want = httpdate::parse_http_date("Wed, 07 Jul 2010 21:53:04 GMT").unwrap();
+    for text in [
+        "Wed, 07 Jul 2010 21:53:04 GMT",
+        "Tue, 07 Jul 2010 21:53:04 GMT",
+        "Tue, 07 Jul 2010 21:53:04 +0000",
+        "Wed, 07 Jul 2010 21:53:04 UTC",
+    ] {
+        assert_eq!(parse_date_header(text), Some(want), "{text}");
+    }
+    assert_eq!(parse_date_header("07/07/2010"), None);
 }
 
 fn verify_header_auth(
