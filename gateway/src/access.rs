@@ -612,6 +612,10 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::GetBucketLocation => on_bucket("s3:GetBucketLocation"),
         Endpoint::GetBucketVersioning => on_bucket("s3:GetBucketVersioning"),
         Endpoint::GetBucketPolicy => on_bucket("s3:GetBucketPolicy"),
+        Endpoint::GetBucketAcl => on_bucket("s3:GetBucketAcl"),
+        Endpoint::PutBucketAcl => on_bucket("s3:PutBucketAcl"),
+        Endpoint::GetObjectAcl => on_object("s3:GetObjectAcl"),
+        Endpoint::PutObjectAcl => on_object("s3:PutObjectAcl"),
         Endpoint::PutBucketPolicy => on_bucket("s3:PutBucketPolicy"),
         Endpoint::DeleteBucketPolicy => on_bucket("s3:DeleteBucketPolicy"),
         // HeadObject and SelectObjectContent need s3:GetObject on AWS.

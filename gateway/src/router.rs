@@ -36,6 +36,10 @@ pub enum Endpoint {
     ListParts,
     ListMultipartUploads,
     ListObjectVersions,
+    GetBucketAcl,
+    PutBucketAcl,
+    GetObjectAcl,
+    PutObjectAcl,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -57,6 +61,10 @@ impl Endpoint {
             Endpoint::HeadObject => "HeadObject",
             Endpoint::DeleteObject => "DeleteObject",
             Endpoint::GetBucketPolicy => "GetBucketPolicy",
+            Endpoint::GetBucketAcl => "GetBucketAcl",
+            Endpoint::PutBucketAcl => "PutBucketAcl",
+            Endpoint::GetObjectAcl => "GetObjectAcl",
+            Endpoint::PutObjectAcl => "PutObjectAcl",
             Endpoint::PutBucketPolicy => "PutBucketPolicy",
             Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
             Endpoint::SelectObjectContent => "SelectObjectContent",
@@ -120,7 +128,8 @@ impl Query {
     }
 }
 
-/// Bucket subresources S3 has and this gateway does not serve yet.
+/// Bucket subresources S3 has (those this gateway does not serve yet answer
+/// 501 NotImplemented).
 const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("accelerate", "BucketAccelerateConfiguration"),
     ("acl", "BucketAcl"),
@@ -151,7 +160,7 @@ const BUCKET_SUBRESOURCES: &[(&str, &str)] = &[
     ("delete", "DeleteObjects"),
 ];
 
-/// Object subresources S3 has and this gateway does not serve yet.
+/// Object subresources S3 has (those not served yet answer 501).
 const OBJECT_SUBRESOURCES: &[(&str, &str)] = &[
     ("acl", "ObjectAcl"),
     ("attributes", "ObjectAttributes"),
@@ -236,6 +245,8 @@ pub fn route(
             match (method.clone(), sub) {
                 (Method::GET, None) if query.has("location") => Endpoint::GetBucketLocation,
                 (Method::GET, Some("BucketVersioning")) => Endpoint::GetBucketVersioning,
+                (Method::GET, Some("BucketAcl")) => Endpoint::GetBucketAcl,
+                (Method::PUT, Some("BucketAcl")) => Endpoint::PutBucketAcl,
                 (Method::GET, Some("BucketPolicy")) => Endpoint::GetBucketPolicy,
                 (Method::PUT, Some("BucketPolicy")) => Endpoint::PutBucketPolicy,
                 (Method::DELETE, Some("BucketPolicy")) => Endpoint::DeleteBucketPolicy,
@@ -261,6 +272,8 @@ pub fn route(
             let sub = subresource(query, OBJECT_SUBRESOURCES);
             match (method.clone(), sub) {
                 (Method::POST, Some("SelectObjectContent")) => Endpoint::SelectObjectContent,
+                (Method::GET, Some("ObjectAcl")) => Endpoint::GetObjectAcl,
+                (Method::PUT, Some("ObjectAcl")) => Endpoint::PutObjectAcl,
                 (Method::POST, Some("CreateMultipartUpload")) => Endpoint::CreateMultipartUpload,
                 (Method::PUT, Some("MultipartUpload")) if has_copy_source => {
                     Endpoint::UploadPartCopy

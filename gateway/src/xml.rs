@@ -48,6 +48,21 @@ impl XmlWriter {
         self.out.push('>');
     }
 
+    /// Open an element with attributes (names and values written as given;
+    /// values escaped).
+    pub fn open_with_attrs(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        self.out.push('<');
+        self.out.push_str(name);
+        for (attr, value) in attrs {
+            self.out.push(' ');
+            self.out.push_str(attr);
+            self.out.push_str("=\"");
+            self.text(value);
+            self.out.push('"');
+        }
+        self.out.push('>');
+    }
+
     pub fn close(&mut self, name: &str) {
         self.out.push_str("</");
         self.out.push_str(name);

@@ -18,7 +18,8 @@ pub fn write_owner(x: &mut XmlWriter, access_key: &str) {
     x.close("Owner");
 }
 
-fn owner_id(access_key: &str) -> String {
+/// The canonical id S3 shows for an owner (here, of an access key).
+pub fn owner_id(access_key: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(
         format!("blobgate-owner:{access_key}").as_bytes(),

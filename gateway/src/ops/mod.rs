@@ -1,6 +1,7 @@
 //! S3 operation handlers, one module per family, named after the AWS
 //! operations (`handle_get_object` for GetObject).
 
+pub mod acl;
 pub mod bucket;
 pub mod copy;
 pub mod delete_objects;
@@ -34,7 +35,18 @@ pub async fn dispatch(
     };
     match route.endpoint {
         Endpoint::ListBuckets => bucket::handle_list_buckets(gateway, &req).await,
-        Endpoint::CreateBucket => bucket::handle_create_bucket(gateway, &bucket()?, req).await,
+        Endpoint::CreateBucket => {
+            acl::check_bucket_create(&req.parts.headers)?;
+            bucket::handle_create_bucket(gateway, &bucket()?, req).await
+        }
+        Endpoint::GetBucketAcl => acl::handle_get_acl(gateway, &bucket()?, None, &req).await,
+        Endpoint::PutBucketAcl => acl::handle_put_acl(gateway, &bucket()?, None, req).await,
+        Endpoint::GetObjectAcl => {
+            acl::handle_get_acl(gateway, &bucket()?, Some(&key()?), &req).await
+        }
+        Endpoint::PutObjectAcl => {
+            acl::handle_put_acl(gateway, &bucket()?, Some(&key()?), req).await
+        }
         Endpoint::HeadBucket => bucket::handle_head_bucket(gateway, &bucket()?).await,
         Endpoint::DeleteBucket => bucket::handle_delete_bucket(gateway, &bucket()?).await,
         Endpoint::GetBucketLocation => {
@@ -45,7 +57,10 @@ pub async fn dispatch(
         }
         Endpoint::ListObjects => list::handle_list_objects(gateway, &bucket()?, &req).await,
         Endpoint::ListObjectsV2 => list::handle_list_objects_v2(gateway, &bucket()?, &req).await,
-        Endpoint::PutObject => object::handle_put_object(gateway, &bucket()?, &key()?, req).await,
+        Endpoint::PutObject => {
+            acl::check_object_write(&req.parts.headers)?;
+            object::handle_put_object(gateway, &bucket()?, &key()?, req).await
+        }
         Endpoint::GetObject => object::handle_get_object(gateway, &bucket()?, &key()?, &req).await,
         Endpoint::HeadObject => {
             object::handle_head_object(gateway, &bucket()?, &key()?, &req).await
@@ -63,11 +78,15 @@ pub async fn dispatch(
         Endpoint::SelectObjectContent => {
             select::handle_select_object_content(gateway, &bucket()?, &key()?, req).await
         }
-        Endpoint::CopyObject => copy::handle_copy_object(gateway, &bucket()?, &key()?, req).await,
+        Endpoint::CopyObject => {
+            acl::check_object_write(&req.parts.headers)?;
+            copy::handle_copy_object(gateway, &bucket()?, &key()?, req).await
+        }
         Endpoint::DeleteObjects => {
             delete_objects::handle_delete_objects(gateway, &bucket()?, req).await
         }
         Endpoint::CreateMultipartUpload => {
+            acl::check_object_write(&req.parts.headers)?;
             multipart::handle_create_multipart_upload(gateway, &bucket()?, &key()?, &req).await
         }
         Endpoint::UploadPart => {
