@@ -46,8 +46,8 @@ pub use checksum::{ChecksumAlgorithm, Checksummer};
 pub use credentials::{CredentialStore, StaticCredentials};
 pub use error::AuthError;
 pub use policy::{
-    authorize, bucket_arn, object_arn, ConditionContext, Decision, Policy, PolicyError, Principal,
-    Request, ALL_BUCKETS_ARN,
+    authorize, bucket_arn, is_public, object_arn, ConditionContext, Decision, Policy, PolicyError,
+    Principal, Request, ALL_BUCKETS_ARN,
 };
 pub use session::{ClaimValue, Claims, Session, SessionError, SessionKeys, SessionSource};
 pub use sigv4::{verify_request, verify_sts_request, PayloadMode, RequestParts, Verified};

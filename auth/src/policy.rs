@@ -73,6 +73,9 @@
 
 mod condition;
 mod pattern;
+mod status;
+
+pub use status::is_public;
 pub(crate) mod raw;
 
 use std::net::IpAddr;
@@ -157,6 +160,17 @@ pub struct ConditionContext {
     pub source_ip: Option<IpAddr>,
     /// `aws:SecureTransport`: whether the request came over TLS.
     pub secure_transport: bool,
+    /// `aws:Referer`: the Referer header.
+    pub referer: Option<String>,
+    /// `aws:UserAgent`: the User-Agent header.
+    pub user_agent: Option<String>,
+    /// `s3:x-amz-copy-source`: a copy's source, as sent (`/bucket/key`, or
+    /// `bucket/key`).
+    pub copy_source: Option<String>,
+    /// `s3:x-amz-metadata-directive`: COPY or REPLACE, as sent.
+    pub metadata_directive: Option<String>,
+    /// `s3:x-amz-server-side-encryption`, as sent.
+    pub server_side_encryption: Option<String>,
 }
 
 /// A request to authorize.

@@ -362,6 +362,7 @@ impl AccessControl {
         caller: &Verified,
         route: &Route,
         query: &Query,
+        headers: &http::HeaderMap,
         peer: Option<IpAddr>,
     ) -> Result<(), S3Error> {
         if self.is_root(caller) {
@@ -388,12 +389,28 @@ impl AccessControl {
             route.endpoint,
             Endpoint::ListObjects | Endpoint::ListObjectsV2 | Endpoint::ListObjectVersions
         );
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let copying = matches!(
+            route.endpoint,
+            Endpoint::CopyObject | Endpoint::UploadPartCopy
+        );
         let context = ConditionContext {
             prefix: listing.then(|| query.get("prefix").unwrap_or_default().to_owned()),
             delimiter: query.get("delimiter").map(str::to_owned),
             max_keys: query.get("max-keys").and_then(|v| v.parse().ok()),
             source_ip: peer,
             secure_transport: self.secure_transport,
+            referer: header("referer"),
+            user_agent: header("user-agent"),
+            copy_source: header("x-amz-copy-source").filter(|_| copying),
+            metadata_directive: header("x-amz-metadata-directive")
+                .filter(|_| route.endpoint == Endpoint::CopyObject),
+            server_side_encryption: header("x-amz-server-side-encryption"),
         };
         let bucket = route
             .bucket
@@ -612,6 +629,7 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::GetBucketLocation => on_bucket("s3:GetBucketLocation"),
         Endpoint::GetBucketVersioning => on_bucket("s3:GetBucketVersioning"),
         Endpoint::GetBucketPolicy => on_bucket("s3:GetBucketPolicy"),
+        Endpoint::GetBucketPolicyStatus => on_bucket("s3:GetBucketPolicyStatus"),
         Endpoint::GetBucketAcl => on_bucket("s3:GetBucketAcl"),
         Endpoint::PutBucketAcl => on_bucket("s3:PutBucketAcl"),
         Endpoint::GetObjectAcl => on_object("s3:GetObjectAcl"),

@@ -36,6 +36,7 @@ pub enum Endpoint {
     ListParts,
     ListMultipartUploads,
     ListObjectVersions,
+    GetBucketPolicyStatus,
     GetBucketAcl,
     PutBucketAcl,
     GetObjectAcl,
@@ -61,6 +62,7 @@ impl Endpoint {
             Endpoint::HeadObject => "HeadObject",
             Endpoint::DeleteObject => "DeleteObject",
             Endpoint::GetBucketPolicy => "GetBucketPolicy",
+            Endpoint::GetBucketPolicyStatus => "GetBucketPolicyStatus",
             Endpoint::GetBucketAcl => "GetBucketAcl",
             Endpoint::PutBucketAcl => "PutBucketAcl",
             Endpoint::GetObjectAcl => "GetObjectAcl",
@@ -245,6 +247,7 @@ pub fn route(
             match (method.clone(), sub) {
                 (Method::GET, None) if query.has("location") => Endpoint::GetBucketLocation,
                 (Method::GET, Some("BucketVersioning")) => Endpoint::GetBucketVersioning,
+                (Method::GET, Some("BucketPolicyStatus")) => Endpoint::GetBucketPolicyStatus,
                 (Method::GET, Some("BucketAcl")) => Endpoint::GetBucketAcl,
                 (Method::PUT, Some("BucketAcl")) => Endpoint::PutBucketAcl,
                 (Method::GET, Some("BucketPolicy")) => Endpoint::GetBucketPolicy,

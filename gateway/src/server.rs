@@ -317,6 +317,7 @@ async fn serve_request(
             &verified,
             &route,
             &query,
+            &parts.headers,
             Some(peer.ip()),
         )
         .await?;

@@ -46,6 +46,16 @@ enum Key {
     SourceIp,
     /// `aws:SecureTransport`.
     SecureTransport,
+    /// `aws:Referer` (the `Referer` header: a browser's claim, not proof).
+    Referer,
+    /// `aws:UserAgent`.
+    UserAgent,
+    /// `s3:x-amz-copy-source` (CopyObject, UploadPartCopy).
+    CopySource,
+    /// `s3:x-amz-metadata-directive` (CopyObject).
+    MetadataDirective,
+    /// `s3:x-amz-server-side-encryption`.
+    ServerSideEncryption,
     /// `aws:username`: the access key (undefined for an assumed role);
     /// absent when anonymous.
     UserName,
@@ -77,6 +87,11 @@ impl Key {
             "s3:max-keys" => Self::MaxKeys,
             "aws:sourceip" => Self::SourceIp,
             "aws:securetransport" => Self::SecureTransport,
+            "aws:referer" => Self::Referer,
+            "aws:useragent" => Self::UserAgent,
+            "s3:x-amz-copy-source" => Self::CopySource,
+            "s3:x-amz-metadata-directive" => Self::MetadataDirective,
+            "s3:x-amz-server-side-encryption" => Self::ServerSideEncryption,
             "aws:username" => Self::UserName,
             "aws:userid" => Self::UserId,
             l if l.starts_with("jwt:") && l.len() > 4 => Self::Jwt(name[4..].to_owned()),
@@ -98,6 +113,11 @@ impl Key {
         match self {
             Self::Prefix
             | Self::Delimiter
+            | Self::Referer
+            | Self::UserAgent
+            | Self::CopySource
+            | Self::MetadataDirective
+            | Self::ServerSideEncryption
             | Self::UserName
             | Self::UserId
             | Self::Jwt(_)
@@ -117,6 +137,11 @@ impl Key {
             Self::MaxKeys => ctx.max_keys.map(Value::Number),
             Self::SourceIp => ctx.source_ip.map(|ip| Value::Ip(ip.to_canonical())),
             Self::SecureTransport => Some(Value::Bool(ctx.secure_transport)),
+            Self::Referer => ctx.referer.as_deref().map(text),
+            Self::UserAgent => ctx.user_agent.as_deref().map(text),
+            Self::CopySource => ctx.copy_source.as_deref().map(text),
+            Self::MetadataDirective => ctx.metadata_directive.as_deref().map(text),
+            Self::ServerSideEncryption => ctx.server_side_encryption.as_deref().map(text),
             Self::UserName => match principal {
                 Principal::AccessKey(key) => Some(text(key)),
                 // Undefined for assumed roles, as in AWS: the caller chooses
@@ -227,7 +252,8 @@ const OPERATORS: &str = "StringEquals, StringNotEquals, StringEqualsIgnoreCase, 
     IpAddress, NotIpAddress, Bool (each optionally ...IfExists) and Null";
 
 const KEYS: &str = "s3:prefix, s3:delimiter, s3:max-keys, aws:SourceIp, aws:SecureTransport, \
-    aws:username, aws:userid, jwt:CLAIM";
+    aws:Referer, aws:UserAgent, s3:x-amz-copy-source, s3:x-amz-metadata-directive, \
+    s3:x-amz-server-side-encryption, aws:username, aws:userid, jwt:CLAIM";
 
 fn parse_operator(full: &str) -> Result<(Op, bool, bool, Option<SetOp>), String> {
     let (set, name) = match full.split_once(':') {

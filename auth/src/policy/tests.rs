@@ -92,6 +92,7 @@ impl Ctx {
             max_keys: self.max_keys,
             source_ip: self.ip.map(|ip| ip.parse().unwrap()),
             secure_transport: self.tls,
+            ..ConditionContext::default()
         }
     }
 }

@@ -191,11 +191,16 @@ mod tests {
     fn only_acls_without_effect_are_accepted() {
         assert!(check_object_write(&headers(&[])).is_ok());
         assert!(check_object_write(&headers(&[("x-amz-acl", "private")])).is_ok());
-        assert!(check_object_write(&headers(&[("x-amz-acl", "bucket-owner-full-control")])).is_ok());
+        assert!(
+            check_object_write(&headers(&[("x-amz-acl", "bucket-owner-full-control")])).is_ok()
+        );
         for bad in [
             &[("x-amz-acl", "public-read")][..],
             &[("x-amz-acl", "authenticated-read")][..],
-            &[("x-amz-grant-read", "uri=http://acs.amazonaws.com/groups/global/AllUsers")][..],
+            &[(
+                "x-amz-grant-read",
+                "uri=http://acs.amazonaws.com/groups/global/AllUsers",
+            )][..],
         ] {
             let e = check_object_write(&headers(bad)).unwrap_err();
             assert_eq!(e.code.as_str(), "AccessControlListNotSupported");
@@ -216,7 +221,10 @@ mod tests {
             .child("Grant")
             .unwrap();
         assert_eq!(grant.child("Permission").unwrap().text, "FULL_CONTROL");
-        assert_eq!(grant.child("Grantee").unwrap().child("ID").unwrap().text, "abc");
+        assert_eq!(
+            grant.child("Grantee").unwrap().child("ID").unwrap().text,
+            "abc"
+        );
         assert!(doc.contains(r#"xsi:type="CanonicalUser""#));
     }
 }

@@ -70,6 +70,7 @@ pub async fn copy_source(gateway: &Gateway, req: &S3Request) -> Result<CopySourc
             &req.verified,
             &read,
             &Query::default(),
+            &req.parts.headers,
             req.peer,
         )
         .await?;

@@ -20,6 +20,7 @@ const PARALLEL: usize = 16;
 /// Who asks, for the check on each key.
 struct Caller {
     verified: blobgate_auth::Verified,
+    headers: http::HeaderMap,
     peer: Option<std::net::IpAddr>,
 }
 
@@ -77,6 +78,7 @@ async fn delete_one(
             &caller.verified,
             &route,
             &Query::default(),
+            &caller.headers,
             caller.peer,
         )
         .await?;
@@ -96,6 +98,7 @@ pub async fn handle_delete_objects(
 ) -> Result<Response<ResponseBody>, S3Error> {
     let caller = Caller {
         verified: req.verified.clone(),
+        headers: req.parts.headers.clone(),
         peer: req.peer,
     };
     let (body, _) = request_body(gateway, req)?;

@@ -39,6 +39,9 @@ pub async fn dispatch(
             acl::check_bucket_create(&req.parts.headers)?;
             bucket::handle_create_bucket(gateway, &bucket()?, req).await
         }
+        Endpoint::GetBucketPolicyStatus => {
+            policy::handle_get_bucket_policy_status(gateway, &bucket()?).await
+        }
         Endpoint::GetBucketAcl => acl::handle_get_acl(gateway, &bucket()?, None, &req).await,
         Endpoint::PutBucketAcl => acl::handle_put_acl(gateway, &bucket()?, None, req).await,
         Endpoint::GetObjectAcl => {

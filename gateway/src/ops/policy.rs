@@ -1,4 +1,5 @@
-//! Bucket policies: PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy.
+//! Bucket policies: PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy,
+//! and GetBucketPolicyStatus (whether the policy makes the bucket public).
 //! The document is validated (for this bucket) before it is stored in the
 //! backend, so every replica enforces the same policy.
 //!
@@ -64,4 +65,22 @@ pub async fn handle_delete_bucket_policy(
     gateway.backend.delete_bucket_policy(bucket).await?;
     gateway.access.policy_changed(bucket.as_str());
     Ok(empty_response(StatusCode::NO_CONTENT))
+}
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketPolicyStatus.html>
+pub async fn handle_get_bucket_policy_status(
+    gateway: &Gateway,
+    bucket: &BucketName,
+) -> Result<Response<ResponseBody>, S3Error> {
+    gateway.backend.head_bucket(bucket).await?;
+    let public = gateway
+        .backend
+        .get_bucket_policy(bucket)
+        .await?
+        .is_some_and(|doc| blobgate_auth::is_public(&doc));
+    let mut x = xml::XmlWriter::new();
+    x.open_root("PolicyStatus");
+    x.elem("IsPublic", if public { "true" } else { "false" });
+    x.close("PolicyStatus");
+    Ok(super::xml_response(x.finish()))
 }
