@@ -13,8 +13,8 @@ use blobgate::conditions::{Conditions, EtagCondition};
 use blobgate::error::{S3Error, S3ErrorCode};
 use blobgate::range::ByteRange;
 use blobgate::storage::{
-    Backend, BucketName, ByteStream, ContentHeaders, GetOptions, ListQuery, ObjectKey, ObjectMeta,
-    PutOptions,
+    Backend, BucketConfig, BucketName, ByteStream, ContentHeaders, GetOptions, ListQuery,
+    ObjectKey, ObjectMeta, PutOptions,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -47,6 +47,7 @@ macro_rules! for_each_case {
             concurrent_puts_leave_one_whole_object,
             concurrent_large_puts_never_mix,
             bucket_policy_storage,
+            bucket_config_storage,
             delete_bucket_races_writes,
             listing_sees_stable_keys_during_churn,
             mpu_round_trip,
@@ -823,6 +824,52 @@ pub async fn bucket_policy_storage(b: &dyn Backend) {
     );
     assert_eq!(
         code(b.delete_bucket_policy(&missing).await),
+        S3ErrorCode::NoSuchBucket
+    );
+}
+
+/// Configuration documents (CORS) are kept with the bucket like its policy:
+/// apart from it, invisible to listings, gone with the bucket.
+pub async fn bucket_config_storage(b: &dyn Backend) {
+    let cors = BucketConfig::Cors;
+    let bucket = new_bucket(b, "config").await;
+    assert_eq!(b.get_bucket_config(&bucket, cors).await.unwrap(), None);
+    b.delete_bucket_config(&bucket, cors).await.unwrap();
+    let doc = b"<CORSConfiguration><CORSRule/></CORSConfiguration>".to_vec();
+    b.put_bucket_config(&bucket, cors, doc.clone())
+        .await
+        .unwrap();
+    b.put_bucket_policy(&bucket, b"{}".to_vec()).await.unwrap();
+    assert_eq!(b.get_bucket_config(&bucket, cors).await.unwrap(), Some(doc));
+    assert_eq!(
+        b.get_bucket_policy(&bucket).await.unwrap(),
+        Some(b"{}".to_vec())
+    );
+    let (keys, prefixes) = list_all(b, &bucket, query("", Some("/"), 1000)).await;
+    assert!(
+        keys.is_empty() && prefixes.is_empty(),
+        "{keys:?} {prefixes:?}"
+    );
+    b.delete_bucket_config(&bucket, cors).await.unwrap();
+    assert_eq!(b.get_bucket_config(&bucket, cors).await.unwrap(), None);
+    assert_eq!(
+        b.get_bucket_policy(&bucket).await.unwrap(),
+        Some(b"{}".to_vec())
+    );
+    b.put_bucket_config(&bucket, cors, b"<x/>".to_vec())
+        .await
+        .unwrap();
+    b.delete_bucket(&bucket).await.unwrap();
+    b.create_bucket(&bucket).await.unwrap();
+    assert_eq!(b.get_bucket_config(&bucket, cors).await.unwrap(), None);
+    b.delete_bucket(&bucket).await.unwrap();
+    let missing = unique_bucket("noconfig");
+    assert_eq!(
+        code(b.get_bucket_config(&missing, cors).await),
+        S3ErrorCode::NoSuchBucket
+    );
+    assert_eq!(
+        code(b.put_bucket_config(&missing, cors, b"<x/>".to_vec()).await),
         S3ErrorCode::NoSuchBucket
     );
 }

@@ -630,6 +630,9 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::GetBucketVersioning => on_bucket("s3:GetBucketVersioning"),
         Endpoint::GetBucketPolicy => on_bucket("s3:GetBucketPolicy"),
         Endpoint::GetBucketPolicyStatus => on_bucket("s3:GetBucketPolicyStatus"),
+        Endpoint::GetBucketCors => on_bucket("s3:GetBucketCORS"),
+        // DeleteBucketCors needs s3:PutBucketCORS on AWS.
+        Endpoint::PutBucketCors | Endpoint::DeleteBucketCors => on_bucket("s3:PutBucketCORS"),
         Endpoint::GetBucketAcl => on_bucket("s3:GetBucketAcl"),
         Endpoint::PutBucketAcl => on_bucket("s3:PutBucketAcl"),
         Endpoint::GetObjectAcl => on_object("s3:GetObjectAcl"),

@@ -13,6 +13,7 @@ pub mod body;
 pub mod conditions;
 pub mod config;
 pub mod console;
+pub mod cors;
 pub mod error;
 pub mod identity;
 pub mod logging;

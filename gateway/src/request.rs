@@ -80,6 +80,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// HTTPS when set (see [`crate::tls`]).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Buckets' CORS rules, as recently read.
+    pub cors: crate::cors::Cache,
 }
 
 impl Gateway {
@@ -100,6 +102,7 @@ impl Gateway {
             requests,
             metrics,
             tls,
+            cors: crate::cors::Cache::default(),
         }
     }
 

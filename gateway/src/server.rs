@@ -153,6 +153,9 @@ async fn handle(
     async move {
         let resource = req.uri().path().to_owned();
         let is_head = req.method() == Method::HEAD;
+        // A browser's request from another origin gets the bucket's CORS
+        // headers on its answer, success or error.
+        let cross_origin = cross_origin_bucket(&gateway, &req);
         let sent_body = has_body(&req);
         let operator = req.uri().path().starts_with("/-/");
         // A slot is held until the response's last byte is sent (operator
@@ -174,6 +177,11 @@ async fn handle(
             Ok(r) => r,
             Err(e) => error_response(&e, &resource, &request_id, is_head),
         };
+        if let Some((bucket, method, origin)) = cross_origin {
+            if let Ok(Some(config)) = gateway.cors.get(gateway.backend.as_ref(), &bucket).await {
+                crate::cors::actual(&config, &method, &origin, response.headers_mut());
+            }
+        }
         let failed = response.status().is_client_error() || response.status().is_server_error();
         let headers = response.headers_mut();
         // A failed request may not have had its body read; hyper then closes
@@ -191,6 +199,53 @@ async fn handle(
     }
     .instrument(span)
     .await
+}
+
+/// For a request with an `Origin` header (not a preflight, not `/-/`): its
+/// bucket, method and origin.
+fn cross_origin_bucket(
+    gateway: &Gateway,
+    req: &Request<Incoming>,
+) -> Option<(crate::storage::BucketName, Method, http::HeaderMap)> {
+    let origin = req.headers().get(http::header::ORIGIN)?;
+    if req.method() == Method::OPTIONS || req.uri().path().starts_with("/-/") {
+        return None;
+    }
+    let bucket = request_bucket(gateway, req)?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::ORIGIN, origin.clone());
+    Some((bucket, req.method().clone(), headers))
+}
+
+/// The bucket a request names (path or virtual host).
+fn request_bucket<B>(gateway: &Gateway, req: &Request<B>) -> Option<crate::storage::BucketName> {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host());
+    let (bucket, _) =
+        router::split_target(host, req.uri().path(), gateway.config.domain.as_deref()).ok()?;
+    crate::storage::BucketName::parse(&bucket?).ok()
+}
+
+/// A CORS preflight (`OPTIONS`), answered from the bucket's rules without
+/// authentication (browsers do not sign preflights).
+async fn preflight(
+    gateway: &Gateway,
+    req: &Request<Incoming>,
+) -> Result<Response<ResponseBody>, S3Error> {
+    let Some(bucket) = request_bucket(gateway, req) else {
+        return Err(S3Error::new(
+            S3ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        ));
+    };
+    let config = gateway.cors.get(gateway.backend.as_ref(), &bucket).await?;
+    let headers = crate::cors::preflight(config.as_deref(), req.headers())?;
+    let mut response = Response::new(body::empty());
+    *response.headers_mut() = headers;
+    Ok(response)
 }
 
 /// Whether the client sends a request body.
@@ -255,6 +310,10 @@ async fn serve_request(
         }
         observation.probe(ops::health::operation(path));
         return ops::health::handle(gateway, req.method(), path).await;
+    }
+    if req.method() == Method::OPTIONS {
+        observation.named("PreflightRequest");
+        return preflight(gateway, &req).await;
     }
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());

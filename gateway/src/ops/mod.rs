@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod bucket;
 pub mod copy;
+pub mod cors;
 pub mod delete_objects;
 pub mod health;
 pub mod list;
@@ -39,6 +40,9 @@ pub async fn dispatch(
             acl::check_bucket_create(&req.parts.headers)?;
             bucket::handle_create_bucket(gateway, &bucket()?, req).await
         }
+        Endpoint::GetBucketCors => cors::handle_get_bucket_cors(gateway, &bucket()?).await,
+        Endpoint::PutBucketCors => cors::handle_put_bucket_cors(gateway, &bucket()?, req).await,
+        Endpoint::DeleteBucketCors => cors::handle_delete_bucket_cors(gateway, &bucket()?).await,
         Endpoint::GetBucketPolicyStatus => {
             policy::handle_get_bucket_policy_status(gateway, &bucket()?).await
         }

@@ -31,9 +31,9 @@ use futures_util::StreamExt;
 use moka::ops::compute::Op;
 
 use super::{
-    Backend, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput, GetOptions,
-    ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions, UploadOptions,
-    UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
+    GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
+    UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::{Access, Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
@@ -495,6 +495,31 @@ impl Backend for CachedBackend {
 
     async fn delete_bucket_policy(&self, bucket: &BucketName) -> Result<(), S3Error> {
         self.inner.delete_bucket_policy(bucket).await
+    }
+
+    async fn get_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<Option<Vec<u8>>, S3Error> {
+        self.inner.get_bucket_config(bucket, kind).await
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+        doc: Vec<u8>,
+    ) -> Result<(), S3Error> {
+        self.inner.put_bucket_config(bucket, kind, doc).await
+    }
+
+    async fn delete_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<(), S3Error> {
+        self.inner.delete_bucket_config(bucket, kind).await
     }
 
     async fn create_multipart_upload(

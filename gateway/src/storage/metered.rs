@@ -21,9 +21,9 @@ use futures_util::StreamExt;
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
 use super::{
-    Backend, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput, GetOptions,
-    ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions, UploadOptions,
-    UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
+    GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
+    UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::Conditions;
 use crate::error::S3Error;
@@ -45,6 +45,9 @@ enum Method {
     GetBucketPolicy,
     PutBucketPolicy,
     DeleteBucketPolicy,
+    GetBucketConfig,
+    PutBucketConfig,
+    DeleteBucketConfig,
     CreateMultipartUpload,
     UploadPart,
     ListParts,
@@ -54,7 +57,7 @@ enum Method {
     SweepMultipartUploads,
 }
 
-const METHODS: [Method; 20] = [
+const METHODS: [Method; 23] = [
     Method::Ready,
     Method::ListBuckets,
     Method::CreateBucket,
@@ -68,6 +71,9 @@ const METHODS: [Method; 20] = [
     Method::GetBucketPolicy,
     Method::PutBucketPolicy,
     Method::DeleteBucketPolicy,
+    Method::GetBucketConfig,
+    Method::PutBucketConfig,
+    Method::DeleteBucketConfig,
     Method::CreateMultipartUpload,
     Method::UploadPart,
     Method::ListParts,
@@ -93,6 +99,9 @@ impl Method {
             Method::GetBucketPolicy => "get_bucket_policy",
             Method::PutBucketPolicy => "put_bucket_policy",
             Method::DeleteBucketPolicy => "delete_bucket_policy",
+            Method::GetBucketConfig => "get_bucket_config",
+            Method::PutBucketConfig => "put_bucket_config",
+            Method::DeleteBucketConfig => "delete_bucket_config",
             Method::CreateMultipartUpload => "create_multipart_upload",
             Method::UploadPart => "upload_part",
             Method::ListParts => "list_parts",
@@ -290,6 +299,43 @@ impl Backend for MeteredBackend {
         self.observe(
             Method::DeleteBucketPolicy,
             self.inner.delete_bucket_policy(bucket),
+        )
+        .await
+    }
+
+    async fn get_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<Option<Vec<u8>>, S3Error> {
+        self.observe(
+            Method::GetBucketConfig,
+            self.inner.get_bucket_config(bucket, kind),
+        )
+        .await
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+        doc: Vec<u8>,
+    ) -> Result<(), S3Error> {
+        self.observe(
+            Method::PutBucketConfig,
+            self.inner.put_bucket_config(bucket, kind, doc),
+        )
+        .await
+    }
+
+    async fn delete_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<(), S3Error> {
+        self.observe(
+            Method::DeleteBucketConfig,
+            self.inner.delete_bucket_config(bucket, kind),
         )
         .await
     }

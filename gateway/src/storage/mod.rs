@@ -29,6 +29,23 @@ pub use multipart::{
 };
 pub use names::{BucketName, ObjectKey};
 
+/// A configuration document stored with a bucket, beside its policy; it
+/// goes when the bucket goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BucketConfig {
+    /// PutBucketCors's CORSConfiguration (XML).
+    Cors,
+}
+
+impl BucketConfig {
+    /// Its name in storage (`@cors` on fs, `.blobgate/cors` on Azure).
+    pub fn name(self) -> &'static str {
+        match self {
+            BucketConfig::Cors => "cors",
+        }
+    }
+}
+
 /// A body flowing in or out. Memory use must not depend on its length.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, S3Error>> + Send>>;
 
@@ -226,6 +243,27 @@ pub trait Backend: Send + Sync + 'static {
     async fn put_bucket_policy(&self, bucket: &BucketName, policy: Vec<u8>) -> Result<(), S3Error>;
     /// Remove the bucket's policy; succeeds when there is none.
     async fn delete_bucket_policy(&self, bucket: &BucketName) -> Result<(), S3Error>;
+
+    /// A configuration document kept with the bucket (its CORS rules), as
+    /// stored, if it has one.
+    async fn get_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<Option<Vec<u8>>, S3Error>;
+    /// Store (replace) a configuration document, already validated.
+    async fn put_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+        doc: Vec<u8>,
+    ) -> Result<(), S3Error>;
+    /// Remove a configuration document; succeeds when there is none.
+    async fn delete_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<(), S3Error>;
 
     // Multipart uploads. All of their state lives in the storage, so any
     // gateway process can continue an upload another one started. Upload

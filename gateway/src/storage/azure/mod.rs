@@ -54,9 +54,9 @@ use crate::conditions::{Access, Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
 use crate::storage::{
-    Backend, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput, GetOptions,
-    ListEntry, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
-    UploadOptions, UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
+    GetOptions, ListEntry, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage,
+    PutOptions, UploadOptions, UploadsPage, UploadsQuery,
 };
 use props::BlobProps;
 pub use settings::{AzureAuth, AzureSettings};
@@ -702,6 +702,77 @@ fn parse_content_range_total(v: &str) -> Option<u64> {
     v.rsplit_once('/')?.1.trim().parse().ok()
 }
 
+/// A bucket's configuration document: a blob under the reserved prefix,
+/// which listings never show and DeleteBucket removes with the container.
+fn config_blob(kind: BucketConfig) -> String {
+    format!("{RESERVED_PREFIX}{}", kind.name())
+}
+
+impl AzureBackend {
+    async fn read_bucket_blob(
+        &self,
+        bucket: &BucketName,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, S3Error> {
+        let blob = self.service.blob_client(bucket.as_str(), name);
+        let response = match self.retry(|| blob.download(None)).await {
+            Ok(r) => r,
+            Err(e) => {
+                return match self.s3_error(e, Target::Blob) {
+                    e if e.code == S3ErrorCode::NoSuchKey => Ok(None),
+                    e => Err(e),
+                }
+            }
+        };
+        let mut body = response.body;
+        let mut doc = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.s3_error(e, Target::Blob))?;
+            if doc.len() + chunk.len() > MAX_POLICY_BLOB {
+                return Err(S3Error::internal(format!(
+                    "the stored bucket document {name} is too large"
+                )));
+            }
+            doc.extend_from_slice(&chunk);
+        }
+        Ok(Some(doc))
+    }
+
+    async fn write_bucket_blob(
+        &self,
+        bucket: &BucketName,
+        name: &str,
+        content_type: &str,
+        doc: Vec<u8>,
+    ) -> Result<(), S3Error> {
+        let client = self
+            .service
+            .blob_client(bucket.as_str(), name)
+            .block_blob_client();
+        let doc = Bytes::from(doc);
+        let options = BlockBlobClientUploadOptions {
+            blob_content_type: Some(content_type.into()),
+            parallel: NonZero::new(1),
+            ..Default::default()
+        };
+        self.retry(|| client.upload(doc.clone().into(), Some(options.clone())))
+            .await
+            .map(drop)
+            .map_err(|e| self.s3_error(e, Target::Container))
+    }
+
+    async fn remove_bucket_blob(&self, bucket: &BucketName, name: &str) -> Result<(), S3Error> {
+        let blob = self.service.blob_client(bucket.as_str(), name);
+        match self.retry(|| blob.delete(None)).await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.s3_error(e, Target::Blob) {
+                e if e.code == S3ErrorCode::NoSuchKey => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+}
+
 #[async_trait]
 impl Backend for AzureBackend {
     fn kind(&self) -> &'static str {
@@ -1163,54 +1234,42 @@ impl Backend for AzureBackend {
         }
     }
     async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error> {
-        let blob = self.service.blob_client(bucket.as_str(), POLICY_BLOB);
-        let response = match self.retry(|| blob.download(None)).await {
-            Ok(r) => r,
-            Err(e) => {
-                return match self.s3_error(e, Target::Blob) {
-                    e if e.code == S3ErrorCode::NoSuchKey => Ok(None),
-                    e => Err(e),
-                }
-            }
-        };
-        let mut body = response.body;
-        let mut policy = Vec::new();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| self.s3_error(e, Target::Blob))?;
-            if policy.len() + chunk.len() > MAX_POLICY_BLOB {
-                return Err(S3Error::internal("the stored bucket policy is too large"));
-            }
-            policy.extend_from_slice(&chunk);
-        }
-        Ok(Some(policy))
+        self.read_bucket_blob(bucket, POLICY_BLOB).await
     }
 
     async fn put_bucket_policy(&self, bucket: &BucketName, policy: Vec<u8>) -> Result<(), S3Error> {
-        let client = self
-            .service
-            .blob_client(bucket.as_str(), POLICY_BLOB)
-            .block_blob_client();
-        let policy = Bytes::from(policy);
-        let options = BlockBlobClientUploadOptions {
-            blob_content_type: Some("application/json".into()),
-            parallel: NonZero::new(1),
-            ..Default::default()
-        };
-        self.retry(|| client.upload(policy.clone().into(), Some(options.clone())))
+        self.write_bucket_blob(bucket, POLICY_BLOB, "application/json", policy)
             .await
-            .map(drop)
-            .map_err(|e| self.s3_error(e, Target::Container))
     }
 
     async fn delete_bucket_policy(&self, bucket: &BucketName) -> Result<(), S3Error> {
-        let blob = self.service.blob_client(bucket.as_str(), POLICY_BLOB);
-        match self.retry(|| blob.delete(None)).await {
-            Ok(_) => Ok(()),
-            Err(e) => match self.s3_error(e, Target::Blob) {
-                e if e.code == S3ErrorCode::NoSuchKey => Ok(()),
-                e => Err(e),
-            },
-        }
+        self.remove_bucket_blob(bucket, POLICY_BLOB).await
+    }
+
+    async fn get_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<Option<Vec<u8>>, S3Error> {
+        self.read_bucket_blob(bucket, &config_blob(kind)).await
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+        doc: Vec<u8>,
+    ) -> Result<(), S3Error> {
+        self.write_bucket_blob(bucket, &config_blob(kind), "application/xml", doc)
+            .await
+    }
+
+    async fn delete_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<(), S3Error> {
+        self.remove_bucket_blob(bucket, &config_blob(kind)).await
     }
 
     async fn create_multipart_upload(

@@ -34,9 +34,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use super::{
-    Backend, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput, GetOptions,
-    ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions, UploadOptions,
-    UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
+    GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
+    UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::{Access, Conditions};
 use crate::error::{S3Error, S3ErrorCode};
@@ -344,6 +344,70 @@ fn prune_dirs(bucket_dir: &Path, mut dir: PathBuf) {
     }
 }
 
+/// A bucket's own documents (policy, configurations): `@NAME` files in the
+/// bucket directory, which no key can name.
+fn config_file(kind: BucketConfig) -> String {
+    format!("@{}", kind.name())
+}
+
+impl FsBackend {
+    async fn read_bucket_file(
+        &self,
+        bucket: &BucketName,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        match tokio::fs::read(bucket_dir.join(name)).await {
+            Ok(doc) => Ok(Some(doc)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(S3Error::internal(e)),
+        }
+    }
+
+    /// Written to a temporary file, synced and renamed into place.
+    async fn write_bucket_file(
+        &self,
+        bucket: &BucketName,
+        name: &str,
+        doc: Vec<u8>,
+    ) -> Result<(), S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        let tmp = self.tmp_dir().join(format!("doc-{}", random_name()));
+        let target = bucket_dir.join(name);
+        blocking(move || {
+            let result = (|| {
+                let mut file = File::create(&tmp).map_err(S3Error::internal)?;
+                io::Write::write_all(&mut file, &doc).map_err(S3Error::internal)?;
+                file.sync_all().map_err(S3Error::internal)?;
+                // Under the bucket lock, so a concurrent DeleteBucket either
+                // sees the document (and removes it) or the bucket is gone.
+                let _lock = lock_bucket(&bucket_dir)?;
+                fs::rename(&tmp, &target).map_err(S3Error::internal)?;
+                sync_dir(&bucket_dir).map_err(S3Error::internal)
+            })();
+            if result.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn remove_bucket_file(&self, bucket: &BucketName, name: &str) -> Result<(), S3Error> {
+        let bucket_dir = self.existing_bucket_dir(bucket).await?;
+        let target = bucket_dir.join(name);
+        blocking(move || {
+            let _lock = lock_bucket(&bucket_dir)?;
+            match fs::remove_file(&target) {
+                Ok(()) => sync_dir(&bucket_dir).map_err(S3Error::internal),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(S3Error::internal(e)),
+            }
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Backend for FsBackend {
     fn kind(&self) -> &'static str {
@@ -571,47 +635,41 @@ impl Backend for FsBackend {
     }
 
     async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error> {
-        let bucket_dir = self.existing_bucket_dir(bucket).await?;
-        match tokio::fs::read(bucket_dir.join(POLICY_FILE)).await {
-            Ok(policy) => Ok(Some(policy)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(S3Error::internal(e)),
-        }
+        self.read_bucket_file(bucket, POLICY_FILE).await
     }
 
     async fn put_bucket_policy(&self, bucket: &BucketName, policy: Vec<u8>) -> Result<(), S3Error> {
-        let bucket_dir = self.existing_bucket_dir(bucket).await?;
-        let tmp = self.tmp_dir().join(format!("policy-{}", random_name()));
-        blocking(move || {
-            let result = (|| {
-                let mut file = File::create(&tmp).map_err(S3Error::internal)?;
-                io::Write::write_all(&mut file, &policy).map_err(S3Error::internal)?;
-                file.sync_all().map_err(S3Error::internal)?;
-                // Under the bucket lock, so a concurrent DeleteBucket either
-                // sees the policy (and removes it) or the bucket is gone.
-                let _lock = lock_bucket(&bucket_dir)?;
-                fs::rename(&tmp, bucket_dir.join(POLICY_FILE)).map_err(S3Error::internal)?;
-                sync_dir(&bucket_dir).map_err(S3Error::internal)
-            })();
-            if result.is_err() {
-                let _ = fs::remove_file(&tmp);
-            }
-            result
-        })
-        .await
+        self.write_bucket_file(bucket, POLICY_FILE, policy).await
     }
 
     async fn delete_bucket_policy(&self, bucket: &BucketName) -> Result<(), S3Error> {
-        let bucket_dir = self.existing_bucket_dir(bucket).await?;
-        blocking(move || {
-            let _lock = lock_bucket(&bucket_dir)?;
-            match fs::remove_file(bucket_dir.join(POLICY_FILE)) {
-                Ok(()) => sync_dir(&bucket_dir).map_err(S3Error::internal),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(S3Error::internal(e)),
-            }
-        })
-        .await
+        self.remove_bucket_file(bucket, POLICY_FILE).await
+    }
+
+    async fn get_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<Option<Vec<u8>>, S3Error> {
+        self.read_bucket_file(bucket, &config_file(kind)).await
+    }
+
+    async fn put_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+        doc: Vec<u8>,
+    ) -> Result<(), S3Error> {
+        self.write_bucket_file(bucket, &config_file(kind), doc)
+            .await
+    }
+
+    async fn delete_bucket_config(
+        &self,
+        bucket: &BucketName,
+        kind: BucketConfig,
+    ) -> Result<(), S3Error> {
+        self.remove_bucket_file(bucket, &config_file(kind)).await
     }
 
     async fn create_multipart_upload(
