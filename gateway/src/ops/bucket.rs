@@ -26,12 +26,52 @@ pub fn owner_id(access_key: &str) -> String {
     ))
 }
 
-/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html>
+/// Most buckets one ListBuckets page may ask for.
+const MAX_BUCKETS: usize = 10_000;
+
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html>:
+/// all buckets, or with `max-buckets` pages of them resumed with the
+/// `continuation-token` of the previous page (the base64url of its last
+/// name), and `prefix` to keep only names that start with it.
 pub async fn handle_list_buckets(
     gateway: &Gateway,
     req: &S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    let buckets = gateway.backend.list_buckets().await?;
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let max = match req.query.get("max-buckets") {
+        None => None,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_BUCKETS).contains(&n) => Some(n),
+            _ => {
+                return Err(S3Error::invalid_argument(
+                    "Argument max-buckets must be an integer between 1 and 10000",
+                ))
+            }
+        },
+    };
+    let after = match req.query.get("continuation-token") {
+        None => None,
+        Some(t) => Some(
+            engine
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    S3Error::invalid_argument("The continuation token provided is incorrect")
+                })?,
+        ),
+    };
+    let prefix = req.query.get("prefix").unwrap_or_default();
+    let mut buckets = gateway.backend.list_buckets().await?;
+    buckets.sort_by(|a, b| a.name.cmp(&b.name));
+    buckets.retain(|b| {
+        b.name.starts_with(prefix) && after.as_deref().is_none_or(|a| b.name.as_str() > a)
+    });
+    let more = max.is_some_and(|m| buckets.len() > m);
+    if let Some(m) = max {
+        buckets.truncate(m);
+    }
     let mut x = XmlWriter::new();
     x.open_root("ListAllMyBucketsResult");
     write_owner(&mut x, &req.verified.access_key);
@@ -43,6 +83,12 @@ pub async fn handle_list_buckets(
         x.close("Bucket");
     }
     x.close("Buckets");
+    if let (true, Some(last)) = (more, buckets.last()) {
+        x.elem("ContinuationToken", &engine.encode(&last.name));
+    }
+    if req.query.has("prefix") {
+        x.elem("Prefix", prefix);
+    }
     x.close("ListAllMyBucketsResult");
     Ok(xml_response(x.finish()))
 }

@@ -34,6 +34,22 @@ pub async fn dispatch(
     let key = || -> Result<ObjectKey, S3Error> {
         ObjectKey::parse(route.key.as_deref().unwrap_or_default())
     };
+    // One account owns every bucket here: naming another is refused, as S3
+    // refuses a request whose bucket another account owns.
+    for name in [
+        "x-amz-expected-bucket-owner",
+        "x-amz-source-expected-bucket-owner",
+    ] {
+        let Some(owner) = req.parts.headers.get(name) else {
+            continue;
+        };
+        if owner.as_bytes() != sts::ACCOUNT_ID.as_bytes() {
+            return Err(S3Error::new(
+                crate::error::S3ErrorCode::AccessDenied,
+                "Access Denied",
+            ));
+        }
+    }
     match route.endpoint {
         Endpoint::ListBuckets => bucket::handle_list_buckets(gateway, &req).await,
         Endpoint::CreateBucket => {
