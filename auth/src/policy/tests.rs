@@ -263,7 +263,7 @@ fn parse_error_table() {
         ("missing effect", r#"{"Statement":{"Sid":"s1","Action":"*","Resource":"*"}}"#, None, "Missing required field Effect in Statement[0] (Sid \"s1\")"),
         ("unknown operator", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringMatches":{"s3:prefix":"a"}}}}"#, None, "Invalid Condition operator StringMatches"),
         ("unknown qualifier", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"ForSomeValues:StringLike":{"s3:prefix":"a"}}}}"#, None, "qualifiers"),
-        ("unknown condition key", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:Referer":"x"}}}}"#, None, "invalid condition key aws:Referer"),
+        ("unknown condition key", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpc":"x"}}}}"#, None, "invalid condition key aws:SourceVpc"),
         ("operator for another key type", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"IpAddress":{"s3:prefix":"10.0.0.0/8"}}}}"#, None, "IpAddress cannot be applied"),
         ("bad cidr", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/33"}}}}"#, None, "is not an IP address or CIDR"),
         ("bad bool", r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"yes"}}}}"#, None, "is not true or false"),
