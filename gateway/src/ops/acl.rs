@@ -15,7 +15,7 @@
 use http::{HeaderMap, Response};
 
 use super::bucket::owner_id;
-use super::{request_body, xml_response};
+use super::{read_document, xml_response};
 use crate::body::ResponseBody;
 use crate::conditions::Conditions;
 use crate::error::{S3Error, S3ErrorCode};
@@ -97,6 +97,22 @@ fn policy_document(owner: &str, owner_name: &str) -> String {
     x.finish()
 }
 
+/// NoSuchBucket or NoSuchKey unless the ACL's subject exists.
+async fn exists(
+    gateway: &Gateway,
+    bucket: &BucketName,
+    key: Option<&ObjectKey>,
+) -> Result<(), S3Error> {
+    match key {
+        Some(key) => gateway
+            .backend
+            .head_object(bucket, key, &Conditions::default())
+            .await
+            .map(drop),
+        None => gateway.backend.head_bucket(bucket).await,
+    }
+}
+
 /// GetBucketAcl / GetObjectAcl (`key`): the owner, FULL_CONTROL.
 pub async fn handle_get_acl(
     gateway: &Gateway,
@@ -104,15 +120,7 @@ pub async fn handle_get_acl(
     key: Option<&ObjectKey>,
     req: &S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    match key {
-        Some(key) => {
-            gateway
-                .backend
-                .head_object(bucket, key, &Conditions::default())
-                .await?;
-        }
-        None => gateway.backend.head_bucket(bucket).await?,
-    }
+    exists(gateway, bucket, key).await?;
     let access_key = &req.verified.access_key;
     Ok(xml_response(policy_document(
         &owner_id(access_key),
@@ -127,21 +135,12 @@ pub async fn handle_put_acl(
     key: Option<&ObjectKey>,
     req: S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    match key {
-        Some(key) => {
-            gateway
-                .backend
-                .head_object(bucket, key, &Conditions::default())
-                .await?;
-        }
-        None => gateway.backend.head_bucket(bucket).await?,
-    }
+    exists(gateway, bucket, key).await?;
     let owner = owner_id(&req.verified.access_key);
     if acl_headers_have_effect(&req.parts.headers) {
         return Err(not_supported());
     }
-    let (body, _) = request_body(gateway, req)?;
-    let doc = xml::read_body_capped(body).await?;
+    let doc = read_document(gateway, req, xml::MAX_XML_BODY, S3Error::malformed_xml).await?;
     if !doc.iter().all(u8::is_ascii_whitespace) {
         let root = xml::parse(&doc)?;
         if root.name != "AccessControlPolicy" {

@@ -147,6 +147,7 @@ pub async fn handle_delete_bucket(
 ) -> Result<Response<ResponseBody>, S3Error> {
     gateway.backend.delete_bucket(bucket).await?;
     gateway.access.policy_changed(bucket.as_str());
+    gateway.cors.changed(bucket.as_str());
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 

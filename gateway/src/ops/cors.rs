@@ -7,27 +7,25 @@
 
 use http::{Response, StatusCode};
 
-use super::{empty_response, request_body, xml_response};
+use super::{empty_response, read_document, xml_response};
 use crate::body::ResponseBody;
 use crate::cors::{Config, MAX_DOCUMENT};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::request::{Gateway, S3Request};
 use crate::storage::{BucketConfig, BucketName};
-use crate::xml;
 
 pub async fn handle_put_bucket_cors(
     gateway: &Gateway,
     bucket: &BucketName,
     req: S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    let (body, _) = request_body(gateway, req)?;
-    let doc = xml::read_body_capped(body).await?;
-    if doc.len() > MAX_DOCUMENT {
-        return Err(S3Error::new(
+    let doc = read_document(gateway, req, MAX_DOCUMENT, || {
+        S3Error::new(
             S3ErrorCode::MalformedXML,
             "The CORS configuration must be at most 64 KB",
-        ));
-    }
+        )
+    })
+    .await?;
     let config = Config::parse(&doc)?;
     gateway
         .backend

@@ -137,6 +137,22 @@ pub async fn dispatch(
     }
 }
 
+/// A small document body (a policy, a configuration), verified and read
+/// whole; `limit` bytes at most, else `error`.
+pub async fn read_document(
+    gateway: &Gateway,
+    req: S3Request,
+    limit: usize,
+    error: impl FnOnce() -> S3Error,
+) -> Result<bytes::Bytes, S3Error> {
+    let (body, _) = request_body(gateway, req)?;
+    let doc = crate::xml::read_body_capped(body).await?;
+    if doc.len() > limit {
+        return Err(error());
+    }
+    Ok(doc)
+}
+
 /// A verified request body: decoded, with every signature and digest the
 /// client sent checked as it streams. The outcome holds the verified
 /// checksum once the stream has ended cleanly.

@@ -7,7 +7,7 @@
 
 use http::{HeaderValue, Response, StatusCode};
 
-use super::{empty_response, request_body};
+use super::{empty_response, read_document};
 use crate::body::{self, ResponseBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::request::{Gateway, S3Request};
@@ -22,14 +22,13 @@ pub async fn handle_put_bucket_policy(
     bucket: &BucketName,
     req: S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    let (body, _) = request_body(gateway, req)?;
-    let doc = xml::read_body_capped(body).await?;
-    if doc.len() > MAX_POLICY {
-        return Err(S3Error::new(
+    let doc = read_document(gateway, req, MAX_POLICY, || {
+        S3Error::new(
             S3ErrorCode::MalformedPolicy,
             "Policies must be less than 20 KB",
-        ));
-    }
+        )
+    })
+    .await?;
     blobgate_auth::Policy::parse_bucket_policy(&doc, bucket.as_str())
         .map_err(|e| S3Error::new(S3ErrorCode::MalformedPolicy, e.to_string()))?;
     gateway
