@@ -88,3 +88,20 @@ def test_expect_continue_only_after_authorization(gateway, bucket):
     status, _, _ = read_response_head(sock)
     sock.close()
     assert status == 200
+
+
+def test_put_with_chunked_transfer_encoding_and_no_length(gateway, bucket, s3):
+    """A streamed upload whose length nobody knew in advance (curl -T -,
+    a pipe): HTTP chunked, no Content-Length."""
+    target = f"/{bucket}/piped.bin"
+    headers = sign(gateway, "PUT", target, {"Transfer-Encoding": "chunked"}, payload_hash="UNSIGNED-PAYLOAD")
+    pieces = [b"first piece\n", b"x" * 100_000, b"last\n"]
+    sock = socket.create_connection((gateway.host, gateway.port), timeout=10)
+    sock.sendall(request_head("PUT", target, headers))
+    for p in pieces:
+        sock.sendall(f"{len(p):x}\r\n".encode() + p + b"\r\n")
+    sock.sendall(b"0\r\n\r\n")
+    status, _, _ = read_response_head(sock)
+    sock.close()
+    assert status == 200
+    assert s3.get_object(Bucket=bucket, Key="piped.bin")["Body"].read() == b"".join(pieces)

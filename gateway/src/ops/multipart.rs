@@ -8,7 +8,7 @@ use http::{Response, StatusCode};
 use super::bucket::write_owner;
 use super::copy::{check_source, copy_source, read_source, CopySource};
 use super::list::{bool_str, url_encoder, url_encoding};
-use super::object::{content_headers, declared_length, set_etag, user_metadata};
+use super::object::{content_headers, required_length, set_etag, user_metadata};
 use super::{empty_response, iso8601, request_body, xml_response};
 use crate::body::ResponseBody;
 use crate::conditions::Conditions;
@@ -96,7 +96,7 @@ pub async fn handle_upload_part(
 ) -> Result<Response<ResponseBody>, S3Error> {
     let number = part_number(&req)?;
     let id = upload_id(&req)?;
-    let length = declared_length(&req)?;
+    let length = required_length(&req)?;
     let (body, _) = request_body(gateway, req)?;
     let part = gateway
         .backend

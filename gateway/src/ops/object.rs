@@ -10,7 +10,9 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
 use crate::request::{Gateway, S3Request};
 use crate::router::Query;
-use crate::storage::{BucketName, ContentHeaders, GetOptions, ObjectKey, ObjectMeta, PutOptions};
+use crate::storage::{
+    BucketName, ByteStream, ContentHeaders, GetOptions, ObjectKey, ObjectMeta, PutOptions,
+};
 
 /// Largest object a single PUT may carry (5 GiB).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -34,31 +36,61 @@ fn parse_length(value: &HeaderValue) -> Result<u64, S3Error> {
         .ok_or_else(|| S3Error::invalid_argument("The content length is not a number"))
 }
 
-/// The decoded body length the client declares, required for uploads.
-pub fn declared_length(req: &S3Request) -> Result<u64, S3Error> {
+fn missing_length() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::MissingContentLength,
+        "You must provide the Content-Length HTTP header.",
+    )
+}
+
+fn too_large() -> S3Error {
+    S3Error::new(
+        S3ErrorCode::EntityTooLarge,
+        "Your proposed upload exceeds the maximum allowed object size.",
+    )
+}
+
+/// The decoded body length the client declares: `Content-Length`, or
+/// `x-amz-decoded-content-length` for aws-chunked bodies. None for a body
+/// sent with `Transfer-Encoding: chunked` and no declared length (streamed;
+/// its length is then known at its end).
+pub fn declared_length(req: &S3Request) -> Result<Option<u64>, S3Error> {
     let headers = &req.parts.headers;
-    let missing = || {
-        S3Error::new(
-            S3ErrorCode::MissingContentLength,
-            "You must provide the Content-Length HTTP header.",
-        )
-    };
-    let length = if req.verified.payload.is_streaming() {
-        parse_length(
-            headers
-                .get("x-amz-decoded-content-length")
-                .ok_or_else(missing)?,
-        )?
+    let declared = if req.verified.payload.is_streaming() {
+        headers.get("x-amz-decoded-content-length")
     } else {
-        parse_length(headers.get(header::CONTENT_LENGTH).ok_or_else(missing)?)?
+        headers.get(header::CONTENT_LENGTH)
+    };
+    let length = match declared {
+        Some(v) => parse_length(v)?,
+        None if headers.contains_key(header::TRANSFER_ENCODING) => return Ok(None),
+        None => return Err(missing_length()),
     };
     if length > MAX_PUT_SIZE {
-        return Err(S3Error::new(
-            S3ErrorCode::EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size.",
-        ));
+        return Err(too_large());
     }
-    Ok(length)
+    Ok(Some(length))
+}
+
+/// The declared length, required (an upload part's).
+pub fn required_length(req: &S3Request) -> Result<u64, S3Error> {
+    declared_length(req)?.ok_or_else(missing_length)
+}
+
+/// A body of unknown length, cut off with EntityTooLarge beyond S3's
+/// largest object.
+fn capped(body: ByteStream) -> ByteStream {
+    use futures_util::StreamExt;
+    let mut seen = 0u64;
+    Box::pin(body.map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > MAX_PUT_SIZE {
+            Err(too_large())
+        } else {
+            Ok(chunk)
+        }
+    }))
 }
 
 /// Content-* headers to store, without the `aws-chunked` transfer coding.
@@ -110,9 +142,10 @@ pub async fn handle_put_object(
         user_metadata: user_metadata(headers)?,
         checksum: None,
         conditions: Conditions::from_headers(headers),
-        content_length: Some(length),
+        content_length: length,
     };
     let (body, checksum) = request_body(gateway, req)?;
+    let body = if length.is_some() { body } else { capped(body) };
     let options = PutOptions {
         checksum: Some(checksum),
         ..options_without_checksum
