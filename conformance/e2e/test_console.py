@@ -812,3 +812,29 @@ def test_a_stored_page_cannot_read_the_signed_in_tab(site, page, bucket):
     page.d.get(url)  # the same tab: a page of this origin would share its sessionStorage
     page.wait(lambda d: d.title in ("blocked", "LEAKED", "empty"))
     assert page.d.title == "blocked"
+
+
+def test_create_a_folder_and_delete_an_empty_bucket(site, page):
+    name = unique_bucket_name("console-del")
+    site.s3.create_bucket(Bucket=name)
+    try:
+        page.sign_in()
+        page.browse(name)
+        page.el("#folderName").send_keys("reports")
+        page.el("#folderName").submit()
+        page.wait(lambda d: Page(site).rows() == ["reports/"])
+        assert _keys(site, name) == {"reports/"}
+        page.go("#/")
+        button = page.el(f"button[aria-label='Delete bucket {name}']")
+        button.click()
+        assert name in page.accept_dialog()
+        # Not empty: the gateway's answer, shown.
+        page.wait_text("The bucket is not empty")
+        site.s3.delete_object(Bucket=name, Key="reports/")
+        page.el(f"button[aria-label='Delete bucket {name}']").click()
+        page.accept_dialog()
+        page.wait(lambda d: name not in Page(site).text())
+        with pytest.raises(ClientError):
+            site.s3.head_bucket(Bucket=name)
+    finally:
+        delete_bucket_fully(site.s3, name)
