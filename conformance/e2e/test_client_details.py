@@ -105,3 +105,29 @@ def test_put_with_chunked_transfer_encoding_and_no_length(gateway, bucket, s3):
     sock.close()
     assert status == 200
     assert s3.get_object(Bucket=bucket, Key="piped.bin")["Body"].read() == b"".join(pieces)
+
+
+def test_non_ascii_metadata_as_s3_encodes_it(gateway, s3, bucket):
+    """S3 stores non-ASCII metadata decoded and returns it as one RFC 2047
+    word (`=?UTF-8?B?...?=`); ASCII stays as it is. boto3 sends the encoded
+    word itself (it refuses raw non-ASCII); curl-like clients send UTF-8."""
+    import base64
+
+    want = "=?UTF-8?B?" + base64.b64encode("Montréal".encode()).decode() + "?="
+    s3.put_object(Bucket=bucket, Key="encoded", Body=b"x", Metadata={"city": want, "plain": "ok"})
+    # Raw UTF-8 bytes in the header (signed over the other headers).
+    target = f"/{bucket}/raw"
+    headers = sign(gateway, "PUT", target, {"Content-Length": "1"}, payload_hash="UNSIGNED-PAYLOAD")
+    headers["x-amz-meta-city"] = "Montréal"
+    sock = socket.create_connection((gateway.host, gateway.port), timeout=10)
+    sock.sendall(request_head("PUT", target, headers) + b"x")
+    status, _, _ = read_response_head(sock)
+    sock.close()
+    assert status == 200
+    for key in ("raw", "encoded"):
+        meta = s3.head_object(Bucket=bucket, Key=key)["Metadata"]
+        assert meta["city"] == want, (key, meta)
+    assert s3.head_object(Bucket=bucket, Key="encoded")["Metadata"]["plain"] == "ok"
+    # A copy keeps the value.
+    s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "raw"})
+    assert s3.head_object(Bucket=bucket, Key="copied")["Metadata"]["city"] == want

@@ -108,13 +108,77 @@ pub fn content_headers(headers: &HeaderMap) -> ContentHeaders {
     }
 }
 
+/// A metadata value as S3 returns it: as it is when US-ASCII, else one
+/// RFC 2047 encoded word (`=?UTF-8?B?...?=`), which headers can carry.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html>
+fn encode_mime_word(value: &str) -> std::borrow::Cow<'_, str> {
+    use base64::Engine as _;
+    if value.is_ascii() {
+        return value.into();
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(value.as_bytes());
+    format!("=?UTF-8?B?{encoded}?=").into()
+}
+
+/// A metadata value as S3 stores it: RFC 2047 encoded words in UTF-8 (B or
+/// Q encoding) decoded; anything else as sent.
+fn decode_mime_words(value: &str) -> String {
+    use base64::Engine as _;
+    let word = |w: &str| -> Option<String> {
+        let inner = w.strip_prefix("=?")?.strip_suffix("?=")?;
+        let mut parts = inner.splitn(3, '?');
+        let (charset, encoding, text) = (parts.next()?, parts.next()?, parts.next()?);
+        if !charset.eq_ignore_ascii_case("utf-8") {
+            return None;
+        }
+        let bytes = match encoding {
+            "B" | "b" => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .ok()?,
+            "Q" | "q" => {
+                let mut out = Vec::new();
+                let mut rest = text.as_bytes();
+                while let Some((&c, tail)) = rest.split_first() {
+                    match c {
+                        b'_' => out.push(b' '),
+                        b'=' if tail.len() >= 2 => {
+                            let hex = std::str::from_utf8(&tail[..2]).ok()?;
+                            out.push(u8::from_str_radix(hex, 16).ok()?);
+                            rest = &tail[2..];
+                            continue;
+                        }
+                        c => out.push(c),
+                    }
+                    rest = tail;
+                }
+                out
+            }
+            _ => return None,
+        };
+        String::from_utf8(bytes).ok()
+    };
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if words.is_empty()
+        || !words
+            .iter()
+            .all(|w| w.starts_with("=?") && w.ends_with("?="))
+    {
+        return value.to_owned();
+    }
+    // Encoded words separated by white space join without it (RFC 2047, 6.2).
+    match words.iter().map(|w| word(w)).collect::<Option<Vec<_>>>() {
+        Some(decoded) => decoded.concat(),
+        None => value.to_owned(),
+    }
+}
+
 /// `x-amz-meta-*` headers, names lower-cased without the prefix.
 pub fn user_metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, S3Error> {
     let mut out = Vec::new();
     let mut total = 0;
     for (name, value) in headers {
         if let Some(short) = name.as_str().strip_prefix(META_PREFIX) {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let value = decode_mime_words(&String::from_utf8_lossy(value.as_bytes()));
             total += short.len() + value.len();
             out.push((short.to_owned(), value));
         }
@@ -231,7 +295,7 @@ fn object_headers(headers: &mut HeaderMap, meta: &ObjectMeta, req: &S3Request, w
     }
     for (name, value) in &meta.user_metadata {
         if let Ok(n) = HeaderName::from_bytes(format!("{META_PREFIX}{name}").as_bytes()) {
-            insert(headers, n, value);
+            insert(headers, n, &encode_mime_word(value));
         }
     }
     let checksum_mode = req
@@ -419,6 +483,32 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-amz-meta-a", "x".repeat(2047).parse().unwrap());
         assert!(user_metadata(&h).is_ok());
+        // Non-ASCII values travel as RFC 2047 encoded words.
+        let mut enc = HeaderMap::new();
+        enc.insert(
+            "x-amz-meta-city",
+            HeaderValue::from_static("=?UTF-8?B?TW9udHLDqWFs?="),
+        );
+        enc.insert(
+            "x-amz-meta-q",
+            HeaderValue::from_static("=?utf-8?Q?caf=C3=A9_cr=C3=A8me?="),
+        );
+        enc.insert(
+            "x-amz-meta-plain",
+            HeaderValue::from_static("=?not an encoded word"),
+        );
+        let got = user_metadata(&enc).unwrap();
+        assert!(
+            got.contains(&("city".to_owned(), "Montréal".to_owned())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("q".to_owned(), "café crème".to_owned())),
+            "{got:?}"
+        );
+        assert!(got.contains(&("plain".to_owned(), "=?not an encoded word".to_owned())));
+        assert_eq!(encode_mime_word("Montréal"), "=?UTF-8?B?TW9udHLDqWFs?=");
+        assert_eq!(encode_mime_word("plain"), "plain");
         h.insert("x-amz-meta-ab", "x".repeat(2047).parse().unwrap());
         assert_eq!(
             user_metadata(&h).unwrap_err().code,
