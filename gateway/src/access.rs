@@ -633,6 +633,11 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::GetBucketCors => on_bucket("s3:GetBucketCORS"),
         // DeleteBucketCors needs s3:PutBucketCORS on AWS.
         Endpoint::PutBucketCors | Endpoint::DeleteBucketCors => on_bucket("s3:PutBucketCORS"),
+        Endpoint::GetBucketTagging => on_bucket("s3:GetBucketTagging"),
+        // DeleteBucketTagging needs s3:PutBucketTagging on AWS.
+        Endpoint::PutBucketTagging | Endpoint::DeleteBucketTagging => {
+            on_bucket("s3:PutBucketTagging")
+        }
         Endpoint::GetBucketAcl => on_bucket("s3:GetBucketAcl"),
         Endpoint::PutBucketAcl => on_bucket("s3:PutBucketAcl"),
         Endpoint::GetObjectAcl => on_object("s3:GetObjectAcl"),

@@ -13,6 +13,7 @@ pub mod object;
 pub mod policy;
 pub mod select;
 pub mod sts;
+pub mod tagging;
 
 use http::{HeaderValue, Response, StatusCode};
 
@@ -59,6 +60,13 @@ pub async fn dispatch(
         Endpoint::GetBucketCors => cors::handle_get_bucket_cors(gateway, &bucket()?).await,
         Endpoint::PutBucketCors => cors::handle_put_bucket_cors(gateway, &bucket()?, req).await,
         Endpoint::DeleteBucketCors => cors::handle_delete_bucket_cors(gateway, &bucket()?).await,
+        Endpoint::GetBucketTagging => tagging::handle_get_bucket_tagging(gateway, &bucket()?).await,
+        Endpoint::PutBucketTagging => {
+            tagging::handle_put_bucket_tagging(gateway, &bucket()?, req).await
+        }
+        Endpoint::DeleteBucketTagging => {
+            tagging::handle_delete_bucket_tagging(gateway, &bucket()?).await
+        }
         Endpoint::GetBucketPolicyStatus => {
             policy::handle_get_bucket_policy_status(gateway, &bucket()?).await
         }

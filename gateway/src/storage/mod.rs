@@ -35,6 +35,8 @@ pub use names::{BucketName, ObjectKey};
 pub enum BucketConfig {
     /// PutBucketCors's CORSConfiguration (XML).
     Cors,
+    /// PutBucketTagging's Tagging document (XML).
+    Tagging,
 }
 
 impl BucketConfig {
@@ -42,6 +44,7 @@ impl BucketConfig {
     pub fn name(self) -> &'static str {
         match self {
             BucketConfig::Cors => "cors",
+            BucketConfig::Tagging => "tagging",
         }
     }
 }
