@@ -337,6 +337,14 @@ def test_invalid_continuation_token(s3, tree, token):
     assert client_error(e.value) == (400, "InvalidArgument")
 
 
+def test_empty_continuation_token_is_no_token(s3, tree):
+    """`continuation-token=` (botocore sends it for ContinuationToken="")
+    lists from the start, as S3 does."""
+    first = s3.list_objects_v2(Bucket=tree, MaxKeys=2)
+    again = s3.list_objects_v2(Bucket=tree, MaxKeys=2, ContinuationToken="")
+    assert [o["Key"] for o in again["Contents"]] == [o["Key"] for o in first["Contents"]]
+
+
 @pytest.mark.parametrize("value", ["-1", "abc"])
 def test_invalid_max_keys(gateway, tree, value):
     resp = signed_request(gateway, "GET", f"/{tree}?list-type=2&max-keys={value}")

@@ -291,7 +291,8 @@ pub async fn handle_list_objects_v2(
 ) -> Result<Response<ResponseBody>, S3Error> {
     let common = Common::parse(req)?;
     let q = &req.query;
-    let token = q.get("continuation-token");
+    // An empty token is no token, as S3 takes it.
+    let token = q.get("continuation-token").filter(|t| !t.is_empty());
     let start_after = q.get("start-after").unwrap_or_default();
     let resume = match token {
         Some(t) => decode_token(&gateway.config.token_key, t)?,
