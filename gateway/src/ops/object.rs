@@ -77,8 +77,8 @@ pub fn required_length(req: &S3Request) -> Result<u64, S3Error> {
     declared_length(req)?.ok_or_else(missing_length)
 }
 
-/// A body of unknown length, cut off with EntityTooLarge beyond S3's
-/// largest object.
+/// A body of unknown length, cut off with EntityTooLarge beyond the
+/// largest single PUT S3 takes (5 GiB).
 fn capped(body: ByteStream) -> ByteStream {
     use futures_util::StreamExt;
     let mut seen = 0u64;
