@@ -267,11 +267,19 @@ def screenshot(driver: webdriver.Chrome, path: Path, full_page: bool = True) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     params: dict = {"format": "png", "captureBeyondViewport": full_page}
     if full_page:
+        # The document's size as the page measures it (reading it forces a
+        # layout; the DevTools metrics alone were seen stale, at the
+        # viewport's size), and as DevTools reports it.
+        js_width, js_height = driver.execute_script(
+            "const d = document.documentElement, b = document.body;"
+            "return [Math.max(d.scrollWidth, b ? b.scrollWidth : 0),"
+            " Math.max(d.scrollHeight, b ? b.scrollHeight : 0)];"
+        )
         metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         viewport = metrics.get("cssLayoutViewport") or metrics["layoutViewport"]
-        width = max(int(size["width"]), int(viewport["clientWidth"]), 1)
-        height = max(int(size["height"]), int(viewport["clientHeight"]), 1)
+        width = max(int(size["width"]), int(viewport["clientWidth"]), int(js_width), 1)
+        height = max(int(size["height"]), int(viewport["clientHeight"]), int(js_height), 1)
         params["clip"] = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
     data = driver.execute_cdp_cmd("Page.captureScreenshot", params)["data"]
     path.write_bytes(base64.b64decode(data))
