@@ -458,6 +458,17 @@ def client_error(exc) -> tuple[int, str]:
     return r["ResponseMetadata"]["HTTPStatusCode"], r.get("Error", {}).get("Code", "")
 
 
+def error_of(call, **kwargs) -> tuple[int, str]:
+    """(HTTP status, S3 error code) of the ClientError `call(**kwargs)` must raise."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call(**kwargs)
+    except ClientError as e:
+        return client_error(e)
+    raise AssertionError(f"{getattr(call, '__name__', call)} succeeded; an error was expected")
+
+
 # --------------------------------------------------------------------------
 # reference model of ListObjects(V2)
 

@@ -12,19 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import requests
-from botocore.exceptions import ClientError
 
 from conftest import delete_bucket_fully
-from e2e_util import unique_bucket_name
-
-
-def code_of(call, **kwargs) -> tuple[int, str]:
-    with pytest.raises(ClientError) as e:
-        call(**kwargs)
-    r = e.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
+from e2e_util import error_of, unique_bucket_name
 
 
 def test_acl_reads_name_the_owner_with_full_control(s3, gateway, bucket):
@@ -36,29 +27,29 @@ def test_acl_reads_name_the_owner_with_full_control(s3, gateway, bucket):
                                               "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}]  # fmt: skip
         # The same owner as ListBuckets shows.
         assert owner["ID"] == s3.list_buckets()["Owner"]["ID"]
-    assert code_of(s3.get_object_acl, Bucket=bucket, Key="missing") == (404, "NoSuchKey")
-    assert code_of(s3.get_bucket_acl, Bucket=unique_bucket_name("absent")) == (404, "NoSuchBucket")
+    assert error_of(s3.get_object_acl, Bucket=bucket, Key="missing") == (404, "NoSuchKey")
+    assert error_of(s3.get_bucket_acl, Bucket=unique_bucket_name("absent")) == (404, "NoSuchBucket")
 
 
 def test_acls_without_effect_are_accepted_and_the_rest_refused(s3, bucket):
     s3.put_object(Bucket=bucket, Key="private", Body=b"x", ACL="private")
     s3.put_object(Bucket=bucket, Key="owner", Body=b"x", ACL="bucket-owner-full-control")
-    assert code_of(s3.put_object, Bucket=bucket, Key="public", Body=b"x", ACL="public-read") == (
+    assert error_of(s3.put_object, Bucket=bucket, Key="public", Body=b"x", ACL="public-read") == (
         400, "AccessControlListNotSupported")  # fmt: skip
-    assert code_of(s3.put_object, Bucket=bucket, Key="granted", Body=b"x",
+    assert error_of(s3.put_object, Bucket=bucket, Key="granted", Body=b"x",
                    GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"') == (
         400, "AccessControlListNotSupported")  # fmt: skip
-    assert code_of(s3.copy_object, Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "private"},
+    assert error_of(s3.copy_object, Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "private"},
                    ACL="public-read-write") == (400, "AccessControlListNotSupported")  # fmt: skip
-    assert code_of(s3.create_multipart_upload, Bucket=bucket, Key="mpu", ACL="authenticated-read") == (
+    assert error_of(s3.create_multipart_upload, Bucket=bucket, Key="mpu", ACL="authenticated-read") == (
         400, "AccessControlListNotSupported")  # fmt: skip
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert listed == {"private", "owner"}  # nothing refused was written
     # Put*Acl.
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
     s3.put_object_acl(Bucket=bucket, Key="private", ACL="bucket-owner-full-control")
-    assert code_of(s3.put_bucket_acl, Bucket=bucket, ACL="public-read") == (400, "AccessControlListNotSupported")
-    assert code_of(s3.put_object_acl, Bucket=bucket, Key="private", ACL="public-read") == (
+    assert error_of(s3.put_bucket_acl, Bucket=bucket, ACL="public-read") == (400, "AccessControlListNotSupported")
+    assert error_of(s3.put_object_acl, Bucket=bucket, Key="private", ACL="public-read") == (
         400, "AccessControlListNotSupported")  # fmt: skip
     # A document restating the owner's FULL_CONTROL is accepted; one granting more is not.
     current = s3.get_object_acl(Bucket=bucket, Key="private")
@@ -66,7 +57,7 @@ def test_acls_without_effect_are_accepted_and_the_rest_refused(s3, bucket):
     s3.put_object_acl(Bucket=bucket, Key="private", AccessControlPolicy=policy)
     more = {"Owner": current["Owner"], "Grants": current["Grants"] + [
         {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}]}
-    assert code_of(s3.put_object_acl, Bucket=bucket, Key="private", AccessControlPolicy=more) == (
+    assert error_of(s3.put_object_acl, Bucket=bucket, Key="private", AccessControlPolicy=more) == (
         400, "AccessControlListNotSupported")  # fmt: skip
     # Nothing became public.
     r = requests.get(f"{s3.meta.endpoint_url}/{bucket}/private", timeout=10)
@@ -75,8 +66,8 @@ def test_acls_without_effect_are_accepted_and_the_rest_refused(s3, bucket):
 
 def test_create_bucket_with_a_public_acl_is_refused(s3):
     name = unique_bucket_name("acl")
-    assert code_of(s3.create_bucket, Bucket=name, ACL="public-read") == (400, "InvalidBucketAclWithObjectOwnership")
-    assert code_of(s3.head_bucket, Bucket=name)[0] == 404
+    assert error_of(s3.create_bucket, Bucket=name, ACL="public-read") == (400, "InvalidBucketAclWithObjectOwnership")
+    assert error_of(s3.head_bucket, Bucket=name)[0] == 404
     s3.create_bucket(Bucket=name, ACL="private")
     delete_bucket_fully(s3, name)
 

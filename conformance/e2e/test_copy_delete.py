@@ -6,17 +6,10 @@ import datetime as dt
 import os
 
 import pytest
-from botocore.exceptions import ClientError
 
-from e2e_util import client_error, etag_of, signed_request
+from e2e_util import error_of, etag_of, signed_request
 
 MiB = 1024 * 1024
-
-
-def error_of(call, **kw) -> tuple[int, str]:
-    with pytest.raises(ClientError) as e:
-        call(**kw)
-    return client_error(e.value)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import requests
 from botocore.exceptions import ClientError
 
 import browser
+from e2e_util import error_of
 
 RULES = {
     "CORSRules": [
@@ -24,25 +25,18 @@ RULES = {
 }  # fmt: skip
 
 
-def error_code(call, **kwargs) -> tuple[int, str]:
-    with pytest.raises(ClientError) as e:
-        call(**kwargs)
-    r = e.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
-
-
 def test_cors_configuration_round_trip_and_validation(s3, bucket):
-    assert error_code(s3.get_bucket_cors, Bucket=bucket) == (404, "NoSuchCORSConfiguration")
+    assert error_of(s3.get_bucket_cors, Bucket=bucket) == (404, "NoSuchCORSConfiguration")
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=RULES)
     got = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
     assert got[0]["ID"] == "dashboards" and got[0]["AllowedOrigins"] == ["http://127.0.0.1:*"]
     assert got[0]["AllowedMethods"] == ["GET", "PUT", "HEAD"] and got[0]["MaxAgeSeconds"] == 600
     assert got[1] == {"AllowedOrigins": ["*"], "AllowedMethods": ["HEAD"]}
     bad = {"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]}
-    assert error_code(s3.put_bucket_cors, Bucket=bucket, CORSConfiguration=bad) == (400, "InvalidRequest")
+    assert error_of(s3.put_bucket_cors, Bucket=bucket, CORSConfiguration=bad) == (400, "InvalidRequest")
     assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"][0]["ID"] == "dashboards"  # kept
     s3.delete_bucket_cors(Bucket=bucket)
-    assert error_code(s3.get_bucket_cors, Bucket=bucket) == (404, "NoSuchCORSConfiguration")
+    assert error_of(s3.get_bucket_cors, Bucket=bucket) == (404, "NoSuchCORSConfiguration")
 
 
 def test_preflights_and_response_headers(s3, gateway, bucket):

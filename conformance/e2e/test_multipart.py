@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from conftest import make_s3_client
 from conftest import suite_backend
-from e2e_util import client_error, etag_of, signed_request
+from e2e_util import client_error, error_of, etag_of, signed_request
 
 MiB = 1024 * 1024
 
@@ -41,12 +41,6 @@ def complete(s3, bucket, key, up, parts, **kw):
     return s3.complete_multipart_upload(
         Bucket=bucket, Key=key, UploadId=up, MultipartUpload={"Parts": parts}, **kw
     )
-
-
-def error_of(call, **kw) -> tuple[int, str]:
-    with pytest.raises(ClientError) as e:
-        call(**kw)
-    return client_error(e.value)
 
 
 def test_round_trip_with_metadata(s3, bucket):

@@ -6,25 +6,19 @@ its calls answer 501 NotImplemented.)
 from __future__ import annotations
 
 import pytest
-from botocore.exceptions import ClientError
 
-
-def code(call, **kwargs) -> tuple[int, str]:
-    with pytest.raises(ClientError) as e:
-        call(**kwargs)
-    r = e.value.response
-    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"]
+from e2e_util import error_of
 
 
 def test_bucket_tagging_round_trip(s3, bucket):
-    assert code(s3.get_bucket_tagging, Bucket=bucket) == (404, "NoSuchTagSet")
+    assert error_of(s3.get_bucket_tagging, Bucket=bucket) == (404, "NoSuchTagSet")
     tags = [{"Key": "project", "Value": "census-2031"}, {"Key": "coût", "Value": "équipe <stats>"}]
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
     assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == tags
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags[:1]})  # replaces
     assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == tags[:1]
     s3.delete_bucket_tagging(Bucket=bucket)
-    assert code(s3.get_bucket_tagging, Bucket=bucket) == (404, "NoSuchTagSet")
+    assert error_of(s3.get_bucket_tagging, Bucket=bucket) == (404, "NoSuchTagSet")
 
 
 @pytest.mark.parametrize(
@@ -40,7 +34,7 @@ def test_bucket_tagging_round_trip(s3, bucket):
 )
 def test_invalid_bucket_tags_are_refused_and_keep_the_previous_set(s3, bucket, tag_set):
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "kept", "Value": "yes"}]})
-    assert code(s3.put_bucket_tagging, Bucket=bucket, Tagging={"TagSet": tag_set}) == (400, "InvalidTag")
+    assert error_of(s3.put_bucket_tagging, Bucket=bucket, Tagging={"TagSet": tag_set}) == (400, "InvalidTag")
     assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "kept", "Value": "yes"}]
 
 
@@ -54,6 +48,6 @@ def test_bucket_tags_go_with_the_bucket(s3):
     s3.delete_bucket(Bucket=name)
     s3.create_bucket(Bucket=name)
     try:
-        assert code(s3.get_bucket_tagging, Bucket=name) == (404, "NoSuchTagSet")
+        assert error_of(s3.get_bucket_tagging, Bucket=name) == (404, "NoSuchTagSet")
     finally:
         s3.delete_bucket(Bucket=name)

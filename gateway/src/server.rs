@@ -206,24 +206,26 @@ async fn handle(
 fn cross_origin_bucket(
     gateway: &Gateway,
     req: &Request<Incoming>,
-) -> Option<(crate::storage::BucketName, Method, http::HeaderMap)> {
-    let origin = req.headers().get(http::header::ORIGIN)?;
+) -> Option<(crate::storage::BucketName, Method, String)> {
+    let origin = req.headers().get(http::header::ORIGIN)?.to_str().ok()?;
     if req.method() == Method::OPTIONS || req.uri().path().starts_with("/-/") {
         return None;
     }
     let bucket = request_bucket(gateway, req)?;
-    let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::ORIGIN, origin.clone());
-    Some((bucket, req.method().clone(), headers))
+    Some((bucket, req.method().clone(), origin.to_owned()))
+}
+
+/// The host a request is addressed to: its Host header, else the URI's.
+fn request_host<'r>(headers: &'r http::HeaderMap, uri: &'r http::Uri) -> Option<&'r str> {
+    headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.host())
 }
 
 /// The bucket a request names (path or virtual host).
 fn request_bucket<B>(gateway: &Gateway, req: &Request<B>) -> Option<crate::storage::BucketName> {
-    let host = req
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().host());
+    let host = request_host(req.headers(), req.uri());
     let (bucket, _) =
         router::split_target(host, req.uri().path(), gateway.config.domain.as_deref()).ok()?;
     crate::storage::BucketName::parse(&bucket?).ok()
@@ -317,12 +319,7 @@ async fn serve_request(
     }
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| parts.uri.host().map(str::to_owned));
+    let host = request_host(&parts.headers, &parts.uri).map(str::to_owned);
     // STS shares the listener: its query API is addressed to the root.
     if ops::sts::is_sts_request(&parts.method, &query)
         && matches!(
