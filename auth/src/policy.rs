@@ -171,6 +171,12 @@ pub struct ConditionContext {
     pub metadata_directive: Option<String>,
     /// `s3:x-amz-server-side-encryption`, as sent.
     pub server_side_encryption: Option<String>,
+    /// `s3:ExistingObjectTag/KEY`: the tags of the object acted on, when
+    /// the action has them and a policy asks ([`Policy::reads_existing_tags`]).
+    pub existing_object_tags: Option<Vec<(String, String)>>,
+    /// `s3:RequestObjectTag/KEY` and `s3:RequestObjectTagKeys`: the tags a
+    /// write sets (`x-amz-tagging`, a PutObjectTagging body).
+    pub request_object_tags: Option<Vec<(String, String)>>,
 }
 
 /// A request to authorize.
@@ -319,6 +325,14 @@ impl Policy {
         names.sort();
         names.dedup();
         names
+    }
+
+    /// Whether a condition reads `s3:ExistingObjectTag/...`, so that a
+    /// request needs the stored object's tags to be decided.
+    pub fn reads_existing_tags(&self) -> bool {
+        self.statements
+            .iter()
+            .any(|st| st.conditions.iter().any(Condition::reads_existing_tags))
     }
 
     /// Parse the bucket policy of `bucket` (PutBucketPolicy): like

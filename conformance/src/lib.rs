@@ -48,6 +48,7 @@ macro_rules! for_each_case {
             concurrent_large_puts_never_mix,
             bucket_policy_storage,
             bucket_config_storage,
+            object_tags,
             delete_bucket_races_writes,
             listing_sees_stable_keys_during_churn,
             mpu_round_trip,
@@ -872,6 +873,85 @@ pub async fn bucket_config_storage(b: &dyn Backend) {
         code(b.put_bucket_config(&missing, cors, b"<x/>".to_vec()).await),
         S3ErrorCode::NoSuchBucket
     );
+}
+
+/// Object tags: given with the write, replaced without touching the object,
+/// voided by the next write, gone with the object; the count is on HEAD.
+pub async fn object_tags(b: &dyn Backend) {
+    let bucket = new_bucket(b, "tags").await;
+    let k = key("a/b");
+    let tags = |t: &[(&str, &str)]| -> Vec<(String, String)> {
+        t.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let written = b
+        .put_object(
+            &bucket,
+            &k,
+            bytes_body(b"data"),
+            PutOptions {
+                tags: tags(&[("project", "census"), ("stage", "raw")]),
+                ..put_opts(4)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.tag_count, 2);
+    let mut got = b.get_object_tagging(&bucket, &k).await.unwrap();
+    got.sort();
+    assert_eq!(got, tags(&[("project", "census"), ("stage", "raw")]));
+    let meta = b
+        .head_object(&bucket, &k, &Conditions::default())
+        .await
+        .unwrap();
+    assert_eq!(meta.tag_count, 2);
+
+    b.put_object_tagging(&bucket, &k, tags(&[("stage", "clean")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.get_object_tagging(&bucket, &k).await.unwrap(),
+        tags(&[("stage", "clean")])
+    );
+    let after = b
+        .head_object(&bucket, &k, &Conditions::default())
+        .await
+        .unwrap();
+    assert_eq!((after.tag_count, &after.etag), (1, &meta.etag));
+    assert_eq!(get(b, &bucket, "a/b").await.unwrap(), b"data");
+    let out = b
+        .get_object(&bucket, &k, GetOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(out.meta.tag_count, 1);
+
+    b.put_object_tagging(&bucket, &k, Vec::new()).await.unwrap();
+    assert!(b.get_object_tagging(&bucket, &k).await.unwrap().is_empty());
+    b.put_object_tagging(&bucket, &k, tags(&[("x", "1")]))
+        .await
+        .unwrap();
+    put(b, &bucket, "a/b", b"new").await;
+    assert!(b.get_object_tagging(&bucket, &k).await.unwrap().is_empty());
+    assert_eq!(
+        b.head_object(&bucket, &k, &Conditions::default())
+            .await
+            .unwrap()
+            .tag_count,
+        0
+    );
+
+    b.delete_object(&bucket, &k).await.unwrap();
+    assert_eq!(
+        code(b.get_object_tagging(&bucket, &k).await),
+        S3ErrorCode::NoSuchKey
+    );
+    assert_eq!(
+        code(b.put_object_tagging(&bucket, &k, tags(&[("x", "1")])).await),
+        S3ErrorCode::NoSuchKey
+    );
+    // Nothing left behind: the bucket deletes.
+    b.delete_bucket(&bucket).await.unwrap();
 }
 
 /// Writers racing DeleteBucket: every write fails cleanly once the bucket is

@@ -75,6 +75,7 @@ pub async fn mpu_round_trip(b: &dyn Backend) {
             ..ContentHeaders::default()
         },
         user_metadata: vec![("origin".into(), "parts é".into())],
+        tags: vec![("run".into(), "42".into())],
     };
     let id = b
         .create_multipart_upload(&bucket, &key("a/obj"), options.clone())
@@ -140,6 +141,11 @@ pub async fn mpu_round_trip(b: &dyn Backend) {
     assert_eq!(head.headers.content_type, options.headers.content_type);
     assert_eq!(head.headers.cache_control, options.headers.cache_control);
     assert_eq!(head.user_metadata, options.user_metadata);
+    assert_eq!(head.tag_count, 1);
+    assert_eq!(
+        b.get_object_tagging(&bucket, &key("a/obj")).await.unwrap(),
+        options.tags
+    );
     let page = b.list_objects(&bucket, &query("", None, 10)).await.unwrap();
     assert_eq!(page.objects.len(), 1);
     assert_eq!(page.objects[0].meta.etag, want_etag);

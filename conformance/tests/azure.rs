@@ -246,6 +246,7 @@ mod multipart {
                 ..ContentHeaders::default()
             },
             user_metadata: vec![("colour".into(), "blue".into())],
+            tags: Vec::new(),
         };
         let id = b
             .create_multipart_upload(&bucket, &key("dir/big"), options)

@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{S3Error, S3ErrorCode};
 use crate::router::{Endpoint, Query, Route};
-use crate::storage::{Backend, BucketName};
+use crate::storage::{Backend, BucketName, ObjectKey, TagSet};
 
 /// How long a bucket policy read from the backend is trusted. Changes made
 /// through this gateway apply at once; changes through another replica
@@ -365,6 +365,25 @@ impl AccessControl {
         headers: &http::HeaderMap,
         peer: Option<IpAddr>,
     ) -> Result<(), S3Error> {
+        self.check_tagged(backend, caller, route, query, headers, peer, None)
+            .await
+    }
+
+    /// [`AccessControl::check`] for a request whose tags are in its body
+    /// (PutObjectTagging), once the body has been read: they are the
+    /// `s3:RequestObjectTag/*` of the request. For the other writes the
+    /// tags come from `x-amz-tagging`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn check_tagged(
+        &self,
+        backend: &dyn Backend,
+        caller: &Verified,
+        route: &Route,
+        query: &Query,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+        body_tags: Option<TagSet>,
+    ) -> Result<(), S3Error> {
         if self.is_root(caller) {
             return Ok(());
         }
@@ -411,14 +430,47 @@ impl AccessControl {
             metadata_directive: header("x-amz-metadata-directive")
                 .filter(|_| route.endpoint == Endpoint::CopyObject),
             server_side_encryption: header("x-amz-server-side-encryption"),
+            existing_object_tags: None,
+            // A malformed header is refused by the handler before anything
+            // is written; here it tags nothing.
+            request_object_tags: body_tags.or_else(|| {
+                matches!(
+                    route.endpoint,
+                    Endpoint::PutObject | Endpoint::CopyObject | Endpoint::CreateMultipartUpload
+                )
+                .then(|| crate::ops::tagging::header_tags(headers).ok())
+                .flatten()
+            }),
         };
         let bucket = route
             .bucket
             .as_deref()
             .map(BucketName::parse)
             .and_then(Result::ok);
+        // Actions that have s3:ExistingObjectTag (the service authorization
+        // reference for S3).
+        let tagged_object = match route.endpoint {
+            Endpoint::GetObject
+            | Endpoint::HeadObject
+            | Endpoint::SelectObjectContent
+            | Endpoint::GetObjectAcl
+            | Endpoint::PutObjectAcl
+            | Endpoint::GetObjectTagging
+            | Endpoint::PutObjectTagging
+            | Endpoint::DeleteObjectTagging => {
+                route.key.as_deref().and_then(|k| ObjectKey::parse(k).ok())
+            }
+            _ => None,
+        };
         if self
-            .allows(backend, caller, &action, bucket.as_ref(), &context)
+            .allows(
+                backend,
+                caller,
+                &action,
+                bucket.as_ref(),
+                tagged_object.as_ref(),
+                context,
+            )
             .await?
         {
             Ok(())
@@ -450,7 +502,7 @@ impl AccessControl {
             ..ConditionContext::default()
         };
         let may_list = self
-            .allows(backend, caller, &list, Some(&bucket), &context)
+            .allows(backend, caller, &list, Some(&bucket), None, context)
             .await?;
         Ok(if may_list {
             S3Error::no_such_key()
@@ -466,13 +518,17 @@ impl AccessControl {
             && caller.access_key == self.root_access_key
     }
 
+    /// Whether the policies allow `action`. `object` is the object whose
+    /// tags `s3:ExistingObjectTag/*` reads; they are fetched only when a
+    /// policy that applies has such a condition.
     async fn allows(
         &self,
         backend: &dyn Backend,
         caller: &Verified,
         action: &Action,
         bucket: Option<&BucketName>,
-        context: &ConditionContext,
+        object: Option<&ObjectKey>,
+        mut context: ConditionContext,
     ) -> Result<bool, S3Error> {
         if self.is_root(caller) {
             return Ok(true);
@@ -512,11 +568,26 @@ impl AccessControl {
             Some(bucket) => self.bucket_policy(backend, bucket).await?,
             None => None,
         };
+        let reads_tags = identity.is_some_and(Policy::reads_existing_tags)
+            || session_policy
+                .as_ref()
+                .is_some_and(Policy::reads_existing_tags)
+            || bucket_policy
+                .as_deref()
+                .is_some_and(Policy::reads_existing_tags);
+        if let (true, Some(bucket), Some(key)) = (reads_tags, bucket, object) {
+            context.existing_object_tags = match backend.get_object_tagging(bucket, key).await {
+                Ok(tags) => Some(tags),
+                // No object, no tags: the conditions see the key absent.
+                Err(e) if e.code == S3ErrorCode::NoSuchKey => None,
+                Err(e) => return Err(e),
+            };
+        }
         let request = PolicyRequest {
             action: action.action,
             resource: &action.resource,
             principal,
-            context,
+            context: &context,
         };
         Ok(authorize(
             identity,
@@ -641,6 +712,9 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::GetBucketAcl => on_bucket("s3:GetBucketAcl"),
         Endpoint::PutBucketAcl => on_bucket("s3:PutBucketAcl"),
         Endpoint::GetObjectAcl => on_object("s3:GetObjectAcl"),
+        Endpoint::GetObjectTagging => on_object("s3:GetObjectTagging"),
+        Endpoint::PutObjectTagging => on_object("s3:PutObjectTagging"),
+        Endpoint::DeleteObjectTagging => on_object("s3:DeleteObjectTagging"),
         Endpoint::PutObjectAcl => on_object("s3:PutObjectAcl"),
         Endpoint::PutBucketPolicy => on_bucket("s3:PutBucketPolicy"),
         Endpoint::DeleteBucketPolicy => on_bucket("s3:DeleteBucketPolicy"),

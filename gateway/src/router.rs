@@ -47,6 +47,9 @@ pub enum Endpoint {
     PutBucketAcl,
     GetObjectAcl,
     PutObjectAcl,
+    GetObjectTagging,
+    PutObjectTagging,
+    DeleteObjectTagging,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -79,6 +82,9 @@ impl Endpoint {
             Endpoint::PutBucketAcl => "PutBucketAcl",
             Endpoint::GetObjectAcl => "GetObjectAcl",
             Endpoint::PutObjectAcl => "PutObjectAcl",
+            Endpoint::GetObjectTagging => "GetObjectTagging",
+            Endpoint::PutObjectTagging => "PutObjectTagging",
+            Endpoint::DeleteObjectTagging => "DeleteObjectTagging",
             Endpoint::PutBucketPolicy => "PutBucketPolicy",
             Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
             Endpoint::SelectObjectContent => "SelectObjectContent",
@@ -295,6 +301,9 @@ pub fn route(
                 (Method::POST, Some("SelectObjectContent")) => Endpoint::SelectObjectContent,
                 (Method::GET, Some("ObjectAcl")) => Endpoint::GetObjectAcl,
                 (Method::PUT, Some("ObjectAcl")) => Endpoint::PutObjectAcl,
+                (Method::GET, Some("ObjectTagging")) => Endpoint::GetObjectTagging,
+                (Method::PUT, Some("ObjectTagging")) => Endpoint::PutObjectTagging,
+                (Method::DELETE, Some("ObjectTagging")) => Endpoint::DeleteObjectTagging,
                 (Method::POST, Some("CreateMultipartUpload")) => Endpoint::CreateMultipartUpload,
                 (Method::PUT, Some("MultipartUpload")) if has_copy_source => {
                     Endpoint::UploadPartCopy

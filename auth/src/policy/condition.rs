@@ -56,6 +56,13 @@ enum Key {
     MetadataDirective,
     /// `s3:x-amz-server-side-encryption`.
     ServerSideEncryption,
+    /// `s3:ExistingObjectTag/KEY`: the value of the object's tag KEY (the
+    /// tag key keeps its case: S3 tag keys are case-sensitive).
+    ExistingObjectTag(String),
+    /// `s3:RequestObjectTag/KEY`: the value of tag KEY in the request.
+    RequestObjectTag(String),
+    /// `s3:RequestObjectTagKeys`: the tag keys in the request (a list).
+    RequestObjectTagKeys,
     /// `aws:username`: the access key (undefined for an assumed role);
     /// absent when anonymous.
     UserName,
@@ -94,6 +101,13 @@ impl Key {
             "s3:x-amz-server-side-encryption" => Self::ServerSideEncryption,
             "aws:username" => Self::UserName,
             "aws:userid" => Self::UserId,
+            "s3:requestobjecttagkeys" => Self::RequestObjectTagKeys,
+            l if l.starts_with("s3:existingobjecttag/") && l.len() > 21 => {
+                Self::ExistingObjectTag(name[21..].to_owned())
+            }
+            l if l.starts_with("s3:requestobjecttag/") && l.len() > 20 => {
+                Self::RequestObjectTag(name[20..].to_owned())
+            }
             l if l.starts_with("jwt:") && l.len() > 4 => Self::Jwt(name[4..].to_owned()),
             l if trust && !l.starts_with("aws:") && !l.starts_with("s3:") => {
                 let (issuer, claim) = name.rsplit_once(':')?;
@@ -118,6 +132,9 @@ impl Key {
             | Self::CopySource
             | Self::MetadataDirective
             | Self::ServerSideEncryption
+            | Self::ExistingObjectTag(_)
+            | Self::RequestObjectTag(_)
+            | Self::RequestObjectTagKeys
             | Self::UserName
             | Self::UserId
             | Self::Jwt(_)
@@ -142,6 +159,12 @@ impl Key {
             Self::CopySource => ctx.copy_source.as_deref().map(text),
             Self::MetadataDirective => ctx.metadata_directive.as_deref().map(text),
             Self::ServerSideEncryption => ctx.server_side_encryption.as_deref().map(text),
+            Self::ExistingObjectTag(tag) => tag_value(ctx.existing_object_tags.as_deref(), tag),
+            Self::RequestObjectTag(tag) => tag_value(ctx.request_object_tags.as_deref(), tag),
+            Self::RequestObjectTagKeys => ctx
+                .request_object_tags
+                .as_deref()
+                .map(|tags| Value::Strs(tags.iter().map(|(k, _)| k.as_str()).collect())),
             Self::UserName => match principal {
                 Principal::AccessKey(key) => Some(text(key)),
                 // Undefined for assumed roles, as in AWS: the caller chooses
@@ -170,6 +193,14 @@ impl Key {
             },
         }
     }
+}
+
+/// The value of tag `key` among `tags`, if both exist.
+fn tag_value<'a>(tags: Option<&'a [(String, String)]>, key: &str) -> Option<Value<'a>> {
+    tags?
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| Value::Str(Cow::Borrowed(v.as_str())))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +284,8 @@ const OPERATORS: &str = "StringEquals, StringNotEquals, StringEqualsIgnoreCase, 
 
 const KEYS: &str = "s3:prefix, s3:delimiter, s3:max-keys, aws:SourceIp, aws:SecureTransport, \
     aws:Referer, aws:UserAgent, s3:x-amz-copy-source, s3:x-amz-metadata-directive, \
-    s3:x-amz-server-side-encryption, aws:username, aws:userid, jwt:CLAIM";
+    s3:x-amz-server-side-encryption, s3:ExistingObjectTag/KEY, s3:RequestObjectTag/KEY, \
+    s3:RequestObjectTagKeys, aws:username, aws:userid, jwt:CLAIM";
 
 fn parse_operator(full: &str) -> Result<(Op, bool, bool, Option<SetOp>), String> {
     let (set, name) = match full.split_once(':') {
@@ -389,6 +421,11 @@ impl Condition {
             key,
             values,
         })
+    }
+
+    /// Whether the condition reads the tags of the object already stored.
+    pub fn reads_existing_tags(&self) -> bool {
+        matches!(self.key, Key::ExistingObjectTag(_))
     }
 
     /// The claim a `jwt:` key names, and those `${jwt:...}` values name.

@@ -771,3 +771,75 @@ mod federation {
         assert!(!authorize(None, None, Some(&bucket), &req));
     }
 }
+
+#[test]
+fn object_tag_condition_keys() {
+    let policy = Policy::parse(
+        br#"{"Statement":[
+          {"Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+           "Condition":{"StringEquals":{"s3:ExistingObjectTag/Classification":"public"}}},
+          {"Effect":"Allow","Action":"s3:PutObject","Resource":"*",
+           "Condition":{"StringLike":{"S3:RequestObjectTag/project":"census-*"},
+                        "ForAllValues:StringEquals":{"s3:RequestObjectTagKeys":["project","stage"]}}},
+          {"Effect":"Deny","Action":"s3:PutObjectTagging","Resource":"*",
+           "Condition":{"ForAnyValue:StringEquals":{"s3:RequestObjectTagKeys":"owner"}}}]}"#,
+    )
+    .unwrap();
+    assert!(policy.reads_existing_tags());
+    assert!(!Policy::parse(READER.as_bytes())
+        .unwrap()
+        .reads_existing_tags());
+    let tags = |t: &[(&str, &str)]| {
+        Some(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let decide = |action, existing, request| {
+        let ctx = ConditionContext {
+            existing_object_tags: existing,
+            request_object_tags: request,
+            ..ConditionContext::default()
+        };
+        policy.evaluate(&Request {
+            action,
+            resource: "arn:aws:s3:::b/k",
+            principal: ALICE,
+            context: &ctx,
+        })
+    };
+    let get = |existing| decide("s3:GetObject", existing, None);
+    assert_eq!(get(tags(&[("Classification", "public")])), Allow);
+    // Tag keys are case-sensitive, values too; no tags is no match.
+    assert_eq!(get(tags(&[("classification", "public")])), NotApplicable);
+    assert_eq!(get(tags(&[("Classification", "Public")])), NotApplicable);
+    assert_eq!(get(tags(&[])), NotApplicable);
+    assert_eq!(get(None), NotApplicable);
+    let put = |request| decide("s3:PutObject", None, request);
+    assert_eq!(put(tags(&[("project", "census-2031")])), Allow);
+    assert_eq!(
+        put(tags(&[("project", "census-2031"), ("stage", "raw")])),
+        Allow
+    );
+    assert_eq!(
+        put(tags(&[("project", "census-2031"), ("owner", "x")])),
+        NotApplicable
+    );
+    assert_eq!(put(tags(&[("project", "labour")])), NotApplicable);
+    assert_eq!(put(None), NotApplicable);
+    let retag = |request| decide("s3:PutObjectTagging", None, request);
+    assert_eq!(retag(tags(&[("owner", "x")])), ExplicitDeny);
+    assert_eq!(retag(tags(&[("stage", "x")])), NotApplicable);
+    // A key name without a tag is not a key.
+    for bad in [
+        "s3:ExistingObjectTag/",
+        "s3:RequestObjectTag/",
+        "s3:RequestObjectTagKey",
+    ] {
+        let doc = format!(
+            r#"{{"Statement":{{"Effect":"Allow","Action":"*","Resource":"*","Condition":{{"StringEquals":{{"{bad}":"a"}}}}}}}}"#
+        );
+        assert!(Policy::parse(doc.as_bytes()).is_err(), "{bad}");
+    }
+}

@@ -8,7 +8,7 @@ use http::Response;
 use percent_encoding::percent_decode_str;
 
 use super::object::{content_headers, user_metadata, MAX_PUT_SIZE};
-use super::{iso8601, xml_response};
+use super::{iso8601, tagging, xml_response};
 use crate::body::ResponseBody;
 use crate::conditions::{Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
@@ -155,12 +155,28 @@ pub async fn handle_copy_object(
     } else {
         (meta.headers.clone(), meta.user_metadata.clone())
     };
+    let tags = match headers
+        .get("x-amz-tagging-directive")
+        .map(|v| v.to_str().unwrap_or_default())
+    {
+        // Asked of the backend even when the count says none: a count
+        // cached by this replica may predate tags set through another.
+        None | Some("COPY") => {
+            gateway
+                .backend
+                .get_object_tagging(&source.bucket, &source.key)
+                .await?
+        }
+        Some("REPLACE") => tagging::header_tags(headers)?,
+        Some(_) => return Err(S3Error::invalid_argument("Unknown tagging directive.")),
+    };
     let options = PutOptions {
         headers: content,
         user_metadata: metadata,
         checksum: None,
         conditions: Conditions::from_headers(headers),
         content_length: Some(meta.size),
+        tags,
     };
     let body = read_source(gateway, &source.bucket, &source.key, &meta, None)
         .await?

@@ -78,6 +78,15 @@ pub async fn dispatch(
         Endpoint::PutObjectAcl => {
             acl::handle_put_acl(gateway, &bucket()?, Some(&key()?), req).await
         }
+        Endpoint::GetObjectTagging => {
+            tagging::handle_get_object_tagging(gateway, &bucket()?, &key()?, &req).await
+        }
+        Endpoint::PutObjectTagging => {
+            tagging::handle_put_object_tagging(gateway, &route, &bucket()?, &key()?, req).await
+        }
+        Endpoint::DeleteObjectTagging => {
+            tagging::handle_delete_object_tagging(gateway, &bucket()?, &key()?, &req).await
+        }
         Endpoint::HeadBucket => bucket::handle_head_bucket(gateway, &bucket()?).await,
         Endpoint::DeleteBucket => bucket::handle_delete_bucket(gateway, &bucket()?).await,
         Endpoint::GetBucketLocation => {

@@ -73,6 +73,7 @@ pub async fn handle_create_multipart_upload(
     let options = UploadOptions {
         headers: content_headers(headers),
         user_metadata: user_metadata(headers)?,
+        tags: super::tagging::header_tags(headers)?,
     };
     let id = gateway
         .backend

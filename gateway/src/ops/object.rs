@@ -207,6 +207,7 @@ pub async fn handle_put_object(
         checksum: None,
         conditions: Conditions::from_headers(headers),
         content_length: length,
+        tags: super::tagging::header_tags(headers)?,
     };
     let (body, checksum) = request_body(gateway, req)?;
     let body = if length.is_some() { body } else { capped(body) };
@@ -297,6 +298,9 @@ fn object_headers(headers: &mut HeaderMap, meta: &ObjectMeta, req: &S3Request, w
         if let Ok(n) = HeaderName::from_bytes(format!("{META_PREFIX}{name}").as_bytes()) {
             insert(headers, n, &encode_mime_word(value));
         }
+    }
+    if meta.tag_count > 0 {
+        headers.insert("x-amz-tagging-count", HeaderValue::from(meta.tag_count));
     }
     let checksum_mode = req
         .parts

@@ -33,7 +33,7 @@ use moka::ops::compute::Op;
 use super::{
     Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
     GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
-    UploadOptions, UploadsPage, UploadsQuery,
+    TagSet, UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::{Access, Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
@@ -483,6 +483,28 @@ impl Backend for CachedBackend {
         query: &ListQuery,
     ) -> Result<ListPage, S3Error> {
         self.inner.list_objects(bucket, query).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<TagSet, S3Error> {
+        self.inner.get_object_tagging(bucket, key).await
+    }
+
+    /// The ETag stays, but the cached tag count would not: the entry goes.
+    async fn put_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: TagSet,
+    ) -> Result<(), S3Error> {
+        let (inner, b, k) = (self.inner.clone(), bucket.clone(), key.clone());
+        self.write_then_remove(bucket, key, async move {
+            inner.put_object_tagging(&b, &k, tags).await
+        })
+        .await
     }
 
     async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error> {

@@ -23,7 +23,7 @@ use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 use super::{
     Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
     GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
-    UploadOptions, UploadsPage, UploadsQuery,
+    TagSet, UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::Conditions;
 use crate::error::S3Error;
@@ -42,6 +42,8 @@ enum Method {
     GetObject,
     DeleteObject,
     ListObjects,
+    GetObjectTagging,
+    PutObjectTagging,
     GetBucketPolicy,
     PutBucketPolicy,
     DeleteBucketPolicy,
@@ -57,7 +59,7 @@ enum Method {
     SweepMultipartUploads,
 }
 
-const METHODS: [Method; 23] = [
+const METHODS: [Method; 25] = [
     Method::Ready,
     Method::ListBuckets,
     Method::CreateBucket,
@@ -68,6 +70,8 @@ const METHODS: [Method; 23] = [
     Method::GetObject,
     Method::DeleteObject,
     Method::ListObjects,
+    Method::GetObjectTagging,
+    Method::PutObjectTagging,
     Method::GetBucketPolicy,
     Method::PutBucketPolicy,
     Method::DeleteBucketPolicy,
@@ -96,6 +100,8 @@ impl Method {
             Method::GetObject => "get_object",
             Method::DeleteObject => "delete_object",
             Method::ListObjects => "list_objects",
+            Method::GetObjectTagging => "get_object_tagging",
+            Method::PutObjectTagging => "put_object_tagging",
             Method::GetBucketPolicy => "get_bucket_policy",
             Method::PutBucketPolicy => "put_bucket_policy",
             Method::DeleteBucketPolicy => "delete_bucket_policy",
@@ -277,6 +283,31 @@ impl Backend for MeteredBackend {
     ) -> Result<ListPage, S3Error> {
         self.observe(Method::ListObjects, self.inner.list_objects(bucket, query))
             .await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<TagSet, S3Error> {
+        self.observe(
+            Method::GetObjectTagging,
+            self.inner.get_object_tagging(bucket, key),
+        )
+        .await
+    }
+
+    async fn put_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: TagSet,
+    ) -> Result<(), S3Error> {
+        self.observe(
+            Method::PutObjectTagging,
+            self.inner.put_object_tagging(bucket, key, tags),
+        )
+        .await
     }
 
     async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error> {

@@ -100,7 +100,16 @@ pub struct ObjectMeta {
     pub user_metadata: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<StoredChecksum>,
+    /// How many tags the object has (`x-amz-tagging-count`). Backends keep
+    /// the tags themselves apart from this record: see
+    /// [`Backend::get_object_tagging`].
+    #[serde(skip)]
+    pub tag_count: usize,
 }
+
+/// An object's tags, in the order given: (key, value) pairs with unique
+/// keys, already checked against S3's limits.
+pub type TagSet = Vec<(String, String)>;
 
 impl ObjectMeta {
     pub fn last_modified(&self) -> SystemTime {
@@ -120,6 +129,8 @@ pub struct PutOptions {
     pub conditions: Conditions,
     /// Exact body length when known in advance.
     pub content_length: Option<u64>,
+    /// The object's tags (`x-amz-tagging`, or the source's on a copy).
+    pub tags: TagSet,
 }
 
 /// Where a backend finds the verified checksum once the body is consumed.
@@ -239,6 +250,24 @@ pub trait Backend: Send + Sync + 'static {
         bucket: &BucketName,
         query: &ListQuery,
     ) -> Result<ListPage, S3Error>;
+
+    /// The object's tags; NoSuchKey when there is no object.
+    async fn get_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<TagSet, S3Error>;
+
+    /// Replace the object's tags (an empty set removes them) without
+    /// touching its bytes, metadata or ETag; NoSuchKey when there is no
+    /// object. A backend that cannot hold a tag refuses it with InvalidTag,
+    /// never storing something else.
+    async fn put_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: TagSet,
+    ) -> Result<(), S3Error>;
 
     /// The bucket's policy document as stored, if it has one.
     async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error>;

@@ -25,6 +25,9 @@ pub struct UploadOptions {
     pub headers: ContentHeaders,
     #[serde(default)]
     pub user_metadata: Vec<(String, String)>,
+    /// `x-amz-tagging`: the completed object's tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// An upload in progress, as listed.

@@ -21,6 +21,7 @@ mod multipart;
 mod props;
 pub mod settings;
 mod sharedkey;
+mod tags;
 
 use std::future::Future;
 use std::num::NonZero;
@@ -56,7 +57,7 @@ use crate::range::ByteRange;
 use crate::storage::{
     Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
     GetOptions, ListEntry, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage,
-    PutOptions, UploadOptions, UploadsPage, UploadsQuery,
+    PutOptions, TagSet, UploadOptions, UploadsPage, UploadsQuery,
 };
 use props::BlobProps;
 pub use settings::{AzureAuth, AzureSettings};
@@ -901,6 +902,7 @@ impl Backend for AzureBackend {
         if !visible(key.as_str()) {
             return Err(reserved_key_error());
         }
+        let tag_header = tags::header(&options.tags)?;
         let (if_match, if_none_match) = self
             .write_conditions(bucket, key, &options.conditions)
             .await?;
@@ -947,6 +949,7 @@ impl Backend for AzureBackend {
                     blob_content_md5: Some(digest.clone()),
                     blob_content_type: h.content_type.clone(),
                     metadata: Some(metadata),
+                    blob_tags_string: tag_header,
                     if_match,
                     if_none_match,
                     parallel: NonZero::new(1),
@@ -967,6 +970,7 @@ impl Backend for AzureBackend {
                     blob_content_md5: Some(digest.clone()),
                     blob_content_type: h.content_type.clone(),
                     metadata: Some(metadata),
+                    blob_tags_string: tag_header,
                     if_match,
                     if_none_match,
                     ..Default::default()
@@ -998,6 +1002,7 @@ impl Backend for AzureBackend {
             headers: options.headers,
             user_metadata: options.user_metadata,
             checksum,
+            tag_count: options.tags.len(),
         })
     }
 
@@ -1233,6 +1238,44 @@ impl Backend for AzureBackend {
             }
         }
     }
+    async fn get_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<TagSet, S3Error> {
+        check_addressable(key)?;
+        if !visible(key.as_str()) {
+            return Err(S3Error::no_such_key());
+        }
+        let blob = self.blob(bucket, key)?;
+        let response = self
+            .retry(|| blob.get_tags(None))
+            .await
+            .map_err(|e| self.s3_error(e, Target::Blob))?;
+        let doc = response
+            .into_model()
+            .map_err(|e| self.s3_error(e, Target::Blob))?;
+        Ok(tags::from_document(doc))
+    }
+
+    async fn put_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: TagSet,
+    ) -> Result<(), S3Error> {
+        check_addressable(key)?;
+        if !visible(key.as_str()) {
+            return Err(S3Error::no_such_key());
+        }
+        let doc = tags::document(&tags)?;
+        let blob = self.blob(bucket, key)?;
+        self.retry(|| async { blob.set_tags(doc.clone().try_into()?, None).await })
+            .await
+            .map_err(|e| self.s3_error(e, Target::Blob))?;
+        Ok(())
+    }
+
     async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error> {
         self.read_bucket_blob(bucket, POLICY_BLOB).await
     }

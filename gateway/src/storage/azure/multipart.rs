@@ -250,6 +250,8 @@ impl AzureBackend {
         options: UploadOptions,
     ) -> Result<String, S3Error> {
         check_target(key)?;
+        // Refused now rather than at Complete, after all the parts.
+        super::tags::check(&options.tags)?;
         let id = new_upload_id();
         let marker = Marker {
             key: key.as_str().to_owned(),
@@ -414,6 +416,7 @@ impl AzureBackend {
                     blob_content_language: h.content_language.clone(),
                     blob_content_type: h.content_type.clone(),
                     metadata: Some(metadata),
+                    blob_tags_string: super::tags::header(&marker.options.tags)?,
                     if_match,
                     if_none_match,
                     ..Default::default()
@@ -451,6 +454,7 @@ impl AzureBackend {
                     headers: marker.options.headers.clone(),
                     user_metadata: marker.options.user_metadata.clone(),
                     checksum: None,
+                    tag_count: marker.options.tags.len(),
                 }
             }
         };

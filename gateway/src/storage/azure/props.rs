@@ -249,6 +249,9 @@ pub fn from_headers(headers: &Headers, size: u64) -> BlobProps {
             },
             user_metadata: decoded.user,
             checksum: decoded.checksum,
+            tag_count: get("x-ms-tag-count")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
         },
         azure_etag,
         is_folder: decoded.is_folder,

@@ -7,6 +7,7 @@
 //!   BUCKET/@lock            serialises commits to the bucket (flock)
 //!   BUCKET/@policy          the bucket policy (JSON), when it has one
 //!   BUCKET/SEG/.../@obj     object = data + metadata trailer (see objfile)
+//!   BUCKET/SEG/.../@tags    tags set after the object was written (see tags)
 //! ```
 //!
 //! A PUT streams into a temporary file, appends the metadata, fsyncs and
@@ -18,6 +19,7 @@ mod layout;
 mod list;
 mod multipart;
 mod objfile;
+mod tags;
 mod writer;
 
 use std::fs::{self, File};
@@ -36,7 +38,7 @@ use tokio::io::AsyncReadExt;
 use super::{
     Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
     GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
-    UploadOptions, UploadsPage, UploadsQuery,
+    TagSet, UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::{Access, Conditions};
 use crate::error::{S3Error, S3ErrorCode};
@@ -198,15 +200,25 @@ async fn blocking<T: Send + 'static>(
         .map_err(S3Error::internal)?
 }
 
-/// Open an object file and read its metadata; NoSuchKey when absent.
+/// Open an object file and read its metadata (with its tag count);
+/// NoSuchKey when absent.
 fn open_object(dir: &Path) -> Result<(File, ObjectMeta), S3Error> {
+    let (file, trailer, tags) = open_tagged(dir)?;
+    let mut meta = trailer.meta;
+    meta.tag_count = tags.len();
+    Ok((file, meta))
+}
+
+/// Open an object file: its trailer and its current tags.
+fn open_tagged(dir: &Path) -> Result<(File, objfile::Trailer, TagSet), S3Error> {
     let mut file = match File::open(dir.join(OBJECT_FILE)) {
         Ok(f) => f,
         Err(e) if not_found(&e) => return Err(S3Error::no_such_key()),
         Err(e) => return Err(S3Error::internal(e)),
     };
-    let meta = objfile::read_meta(&mut file).map_err(S3Error::internal)?;
-    Ok((file, meta))
+    let trailer = objfile::read_trailer(&mut file).map_err(S3Error::internal)?;
+    let tags = tags::current(dir, &trailer).map_err(S3Error::internal)?;
+    Ok((file, trailer, tags))
 }
 
 /// Deletes a temporary file unless it was committed.
@@ -314,6 +326,8 @@ fn commit_checked(
         match fs::rename(tmp, dir.join(OBJECT_FILE)) {
             Ok(()) => {
                 sync_dir(&dir).map_err(S3Error::internal)?;
+                // Tags set on the object just replaced; void already.
+                tags::forget(&dir);
                 return after();
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 5 => attempts += 1,
@@ -528,8 +542,10 @@ impl Backend for FsBackend {
             headers: options.headers,
             user_metadata: options.user_metadata,
             checksum: options.checksum.as_ref().and_then(|c| c.stored()),
+            tag_count: options.tags.len(),
         };
-        file.write(&objfile::encode_trailer(&meta)?).await?;
+        let trailer = objfile::Trailer::new(meta, options.tags);
+        file.write(&objfile::encode_trailer(&trailer)?).await?;
         file.finish().await?;
 
         let key = key.clone();
@@ -537,7 +553,7 @@ impl Backend for FsBackend {
         let tmp_path = tmp.path.clone();
         blocking(move || commit(&bucket_dir, &key_segments(&key), &tmp_path, &conditions)).await?;
         tmp.committed = true;
-        Ok(meta)
+        Ok(trailer.meta)
     }
 
     async fn head_object(
@@ -618,6 +634,7 @@ impl Backend for FsBackend {
                 Err(e) if not_found(&e) => return Ok(()),
                 Err(e) => return Err(S3Error::internal(e)),
             }
+            tags::forget(&dir);
             prune_dirs(&bucket_dir, dir);
             Ok(())
         })
@@ -632,6 +649,41 @@ impl Backend for FsBackend {
         let bucket_dir = self.existing_bucket_dir(bucket).await?;
         let query = query.clone();
         blocking(move || list::list(&bucket_dir, &query).map_err(S3Error::internal)).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<TagSet, S3Error> {
+        let bucket_dir = self.bucket_dir(bucket);
+        let key = key.clone();
+        blocking(move || {
+            check_bucket(&bucket_dir)?;
+            let (dir, _) = layout::key_dir(&bucket_dir, &key_segments(&key));
+            open_tagged(&dir).map(|(_, _, tags)| tags)
+        })
+        .await
+    }
+
+    async fn put_object_tagging(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        tags: TagSet,
+    ) -> Result<(), S3Error> {
+        let bucket_dir = self.bucket_dir(bucket);
+        let tmp = self.tmp_dir().join(format!("tags-{}", random_name()));
+        let key = key.clone();
+        blocking(move || {
+            // Under the lock no PUT can replace the object between reading
+            // its write id and binding the tags to it.
+            let _lock = lock_bucket(&bucket_dir)?;
+            let (dir, _) = layout::key_dir(&bucket_dir, &key_segments(&key));
+            let (_, trailer, _) = open_tagged(&dir)?;
+            tags::replace(&dir, &tmp, trailer.write_id, tags).map_err(S3Error::internal)
+        })
+        .await
     }
 
     async fn get_bucket_policy(&self, bucket: &BucketName) -> Result<Option<Vec<u8>>, S3Error> {

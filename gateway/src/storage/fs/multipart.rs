@@ -213,8 +213,13 @@ impl FsBackend {
             headers: Default::default(),
             user_metadata: Vec::new(),
             checksum: None,
+            tag_count: 0,
         };
-        file.write(&objfile::encode_trailer(&meta)?).await?;
+        file.write(&objfile::encode_trailer(&objfile::Trailer::new(
+            meta.clone(),
+            Vec::new(),
+        ))?)
+        .await?;
         file.finish().await?;
         let tmp_path = tmp.path.clone();
         blocking(move || {
@@ -295,12 +300,14 @@ impl FsBackend {
                 headers: record.options.headers,
                 user_metadata: record.options.user_metadata,
                 checksum: None,
+                tag_count: record.options.tags.len(),
             };
+            let trailer = objfile::Trailer::new(meta.clone(), record.options.tags);
             let mut tmp = TmpFile {
                 path: tmp_dir.join(format!("complete-{}", random_name())),
                 committed: false,
             };
-            if let Err(e) = concatenate(&dir, &assembly.parts, &meta, &tmp.path) {
+            if let Err(e) = concatenate(&dir, &assembly.parts, &trailer, &tmp.path) {
                 return settle(e);
             }
             let done = DoneRecord {
@@ -448,7 +455,7 @@ fn open_uploads(uploads_dir: &Path) -> Result<Vec<(String, UploadRecord)>, S3Err
 fn concatenate(
     upload_dir: &Path,
     parts: &[PartInfo],
-    meta: &ObjectMeta,
+    trailer: &objfile::Trailer,
     out: &Path,
 ) -> Result<(), S3Error> {
     let mut target = File::create(out)?;
@@ -472,7 +479,7 @@ fn concatenate(
             return Err(S3Error::internal(io::Error::other("part file is short")));
         }
     }
-    io::Write::write_all(&mut target, &objfile::encode_trailer(meta)?)?;
+    io::Write::write_all(&mut target, &objfile::encode_trailer(trailer)?)?;
     target.sync_all()?;
     Ok(())
 }

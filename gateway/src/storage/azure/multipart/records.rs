@@ -409,6 +409,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             checksum: None,
+            tag_count: 0,
         };
         let md5 = "0123456789abcdef0123456789abcdef";
         let good = meta(&[
