@@ -90,3 +90,19 @@ def test_hits_and_misses_are_in_the_metrics(pair):
     misses = value(after, "blobgate_cache_misses_total") - value(before, "blobgate_cache_misses_total")
     assert misses == 1 and hits == 9, (hits, misses)
     assert value(after, "blobgate_cache_bytes") >= 1000
+
+
+def test_tags_set_elsewhere_show_within_the_window(pair):
+    a, b, _ = pair
+    bucket = unique_bucket_name("cachetags")
+    a.create_bucket(Bucket=bucket)
+    b.put_object(Bucket=bucket, Key="k", Body=b"v", Tagging="x=1")
+    assert a.get_object(Bucket=bucket, Key="k")["TagCount"] == 1  # now cached
+    a.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": []})  # own change: at once
+    assert "TagCount" not in a.get_object(Bucket=bucket, Key="k")
+    b.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]})
+    time.sleep(WINDOW + 0.5)
+    got = a.get_object(Bucket=bucket, Key="k")
+    assert (got["TagCount"], got["Body"].read()) == (2, b"v")
+    a.delete_object(Bucket=bucket, Key="k")
+    a.delete_bucket(Bucket=bucket)

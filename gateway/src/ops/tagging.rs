@@ -189,7 +189,9 @@ pub async fn handle_get_object_tagging(
     req: &S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
     check_version(&req.query)?;
-    let tags = gateway.backend.get_object_tagging(bucket, key).await?;
+    let mut tags = gateway.backend.get_object_tagging(bucket, key).await?;
+    // In key order, as S3 answers (and Azure stores them).
+    tags.sort();
     Ok(xml_response(tagging_document(&tags)))
 }
 

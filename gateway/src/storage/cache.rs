@@ -35,7 +35,7 @@ use super::{
     GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
     TagSet, UploadOptions, UploadsPage, UploadsQuery,
 };
-use crate::conditions::{Access, Conditions, EtagCondition};
+use crate::conditions::{Access, Conditions};
 use crate::error::{S3Error, S3ErrorCode};
 
 /// Cache settings.
@@ -277,19 +277,25 @@ impl CachedBackend {
     ) -> Result<(Entry, Option<GetObjectOutput>), S3Error> {
         if let Some(c) = cached {
             self.stats.revalidations.fetch_add(1, Ordering::Relaxed);
-            let unchanged = Conditions {
-                if_none_match: Some(EtagCondition::parse(&format!("\"{}\"", c.meta.etag))),
-                ..Conditions::default()
-            };
-            match self.inner.head_object(bucket, key, &unchanged).await {
-                Err(e) if e.code == S3ErrorCode::NotModified => {
-                    if self.sufficient(&c, with_bytes) {
-                        let entry = Entry {
-                            checked: Instant::now(),
-                            ..c
-                        };
-                        return Ok((entry, None));
-                    }
+            // The ETag says whether the bytes changed; the rest of the
+            // metadata may change without it (tags set through another
+            // replica), so it is taken from the answer either way.
+            match self
+                .inner
+                .head_object(bucket, key, &Conditions::default())
+                .await
+            {
+                Ok(meta)
+                    if meta.etag == c.meta.etag
+                        && meta.size == c.meta.size
+                        && self.sufficient(&c, with_bytes) =>
+                {
+                    let entry = Entry {
+                        meta,
+                        bytes: c.bytes,
+                        checked: Instant::now(),
+                    };
+                    return Ok((entry, None));
                 }
                 Err(e) => return Err(e),
                 Ok(meta) if !with_bytes => {
