@@ -281,7 +281,8 @@ def test_azure_tools_see_the_tags(s3, azure_blob, bucket):
 class TagSite:
     """A gateway with a users file: `analyst` may read objects tagged
     classification=public only, and write objects only with a project tag
-    of `census` and no tag keys but project and stage."""
+    of `census` and no tag keys but project and stage; `uploader` may
+    PutObject only (so not tag what it writes)."""
 
     def __init__(self, workdir):
         self.secret = random_credentials()[1]
@@ -293,11 +294,14 @@ class TagSite:
              "Condition": {"StringEquals": {"s3:RequestObjectTag/project": "census"},
                            "ForAllValues:StringEquals": {"s3:RequestObjectTagKeys": ["project", "stage"]}}},
         ]}  # fmt: skip
-        users = {"users": [{"access_key": "analyst", "secret_key": self.secret, "policy": policy}]}
+        uploader = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]}
+        users = {"users": [{"access_key": "analyst", "secret_key": self.secret, "policy": policy},
+                           {"access_key": "uploader", "secret_key": self.secret, "policy": uploader}]}  # fmt: skip
         (workdir / "users.json").write_text(json.dumps(users))
         self.gw = start_gateway(workdir, ["--users", str(workdir / "users.json")])
         self.root = make_s3_client(self.gw)
         self.analyst = make_s3_client(self.gw, access_key="analyst", secret_key=self.secret)
+        self.uploader = make_s3_client(self.gw, access_key="uploader", secret_key=self.secret)
 
 
 @pytest.fixture(scope="module")
@@ -344,6 +348,10 @@ def test_access_tags_request_object_tag(tag_site, tag_bucket):
     assert error_of(analyst.put_object_tagging, Bucket=tag_bucket, Key="ok.csv",
                     Tagging={"TagSet": tag_set(project="census", secret="x")}) == (403, "AccessDenied")  # fmt: skip
     assert tags_of(root, tag_bucket, "ok.csv") == {"project": "census"}
+    # Tags on a write need s3:PutObjectTagging too.
+    assert error_of(tag_site.uploader.put_object, Bucket=tag_bucket, Key="t.csv", Body=b"1",
+                    Tagging="project=census") == (403, "AccessDenied")  # fmt: skip
+    tag_site.uploader.put_object(Bucket=tag_bucket, Key="t.csv", Body=b"1")
     # Anonymous callers are refused without a policy, whatever the body.
     import requests
 

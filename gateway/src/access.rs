@@ -462,17 +462,35 @@ impl AccessControl {
             }
             _ => None,
         };
-        if self
+        // A write that tags its object also needs s3:PutObjectTagging, as
+        // on AWS.
+        let tagging = (route.endpoint != Endpoint::PutObjectTagging
+            && context
+                .request_object_tags
+                .as_ref()
+                .is_some_and(|t| !t.is_empty()))
+        .then(|| Action {
+            action: "s3:PutObjectTagging",
+            resource: action.resource.clone(),
+        });
+        let allowed = self
             .allows(
                 backend,
                 caller,
                 &action,
                 bucket.as_ref(),
                 tagged_object.as_ref(),
-                context,
+                context.clone(),
             )
-            .await?
-        {
+            .await?;
+        let tagging_allowed = match &tagging {
+            Some(tagging) if allowed => {
+                self.allows(backend, caller, tagging, bucket.as_ref(), None, context)
+                    .await?
+            }
+            _ => true,
+        };
+        if allowed && tagging_allowed {
             Ok(())
         } else {
             Err(access_denied())
