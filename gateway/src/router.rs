@@ -47,6 +47,8 @@ pub enum Endpoint {
     PutBucketAcl,
     GetObjectAcl,
     PutObjectAcl,
+    /// Browser-based upload: `POST /bucket` with an HTML form.
+    PostObject,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -79,6 +81,7 @@ impl Endpoint {
             Endpoint::PutBucketAcl => "PutBucketAcl",
             Endpoint::GetObjectAcl => "GetObjectAcl",
             Endpoint::PutObjectAcl => "PutObjectAcl",
+            Endpoint::PostObject => "PostObject",
             Endpoint::PutBucketPolicy => "PutBucketPolicy",
             Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
             Endpoint::SelectObjectContent => "SelectObjectContent",
@@ -282,7 +285,7 @@ pub fn route(
                 (Method::HEAD, None) => Endpoint::HeadBucket,
                 (Method::DELETE, None) => Endpoint::DeleteBucket,
                 // Browser-based uploads (HTML forms with a signed policy).
-                (Method::POST, None) => Endpoint::NotImplemented("PostObject"),
+                (Method::POST, None) => Endpoint::PostObject,
                 (Method::GET | Method::PUT | Method::DELETE | Method::POST, Some(op)) => {
                     Endpoint::NotImplemented(op)
                 }
@@ -619,6 +622,14 @@ mod tests {
                 "localhost",
                 "/bkt?uploads&prefix=a",
                 ListMultipartUploads,
+                Some("bkt"),
+                None,
+            ),
+            (
+                Method::POST,
+                "localhost",
+                "/bkt",
+                PostObject,
                 Some("bkt"),
                 None,
             ),
