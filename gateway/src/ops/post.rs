@@ -272,13 +272,19 @@ fn redirect_target(
     key: &str,
     etag: &str,
 ) -> Option<String> {
-    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    // A query component: everything but RFC 3986's unreserved characters.
+    const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
     let url = field(fields, "success_action_redirect").or_else(|| field(fields, "redirect"))?;
     let uri: http::Uri = url.parse().ok()?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
         return None;
     }
-    let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    let enc = |s: &str| utf8_percent_encode(s, QUERY_VALUE).to_string();
     let sep = if url.contains('?') { '&' } else { '?' };
     Some(format!(
         "{url}{sep}bucket={}&key={}&etag={}",
@@ -481,8 +487,8 @@ mod tests {
     fn redirects_carry_bucket_key_and_etag() {
         let f = fields(&[("success_action_redirect", "https://app.example/done")]);
         assert_eq!(
-            redirect_target(&f, "b", "a b/c", "abc").as_deref(),
-            Some("https://app.example/done?bucket=b&key=a%20b%2Fc&etag=%22abc%22")
+            redirect_target(&f, "b-1", "a b/c.txt", "abc").as_deref(),
+            Some("https://app.example/done?bucket=b-1&key=a%20b%2Fc.txt&etag=%22abc%22")
         );
         let f = fields(&[("redirect", "http://app.example/done?x=1")]);
         assert_eq!(
