@@ -8,10 +8,15 @@ there) and from policies signed by hand (HMAC-SHA1), and are posted with
 checked is what a user sees: the status, the PostResponse document or the
 redirect, the object and its headers on HEAD, the S3 error codes, the
 previous object when an upload is refused, and the gateway's memory while a
-64 MiB file streams through.
+64 MiB file streams through. The judge at the end is a real Chromium: a page
+on another loopback origin posts an HTML form with a file chosen in it, and
+sends the same form from JavaScript (fetch and FormData, allowed by a CORS
+rule).
 
-A module gateway with a users file: the root key, and `scoped`, who may put
-objects under `uploads/` only.
+A module gateway with a users file: the root key; `scoped`, who may put
+objects under `uploads/` only; and `jobrunner`, who may assume the role
+`uploader` (put under `uploads/`), whose session credentials sign forms with
+`x-amz-security-token`.
 """
 
 from __future__ import annotations
@@ -25,25 +30,44 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import html
+import urllib.parse
+
 import boto3
 import pytest
 import requests
 from botocore.config import Config
 
+import browser
 from conftest import delete_bucket_fully, make_s3_client, start_gateway, stop_gateway
 from e2e_util import parse_error, random_credentials, unique_bucket_name
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 MIB = 1024 * 1024
+ACCOUNT = "123456789012"
+PUT_UPLOADS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::*/uploads/*"}],
+}
 
 
 class Env:
-    def __init__(self, gw, root, scoped_secret):
+    def __init__(self, gw, root, scoped_secret, jobrunner_secret):
         self.gw = gw
         self.root = root
         self.scoped_secret = scoped_secret
+        self.jobrunner_secret = jobrunner_secret
 
-    def client(self, access=None, secret=None, sigv4=True):
+    def session_credentials(self) -> dict:
+        """Temporary credentials of the role `uploader` (AssumeRole by jobrunner)."""
+        sts = boto3.session.Session().client(
+            "sts", endpoint_url=self.gw.endpoint, region_name=self.gw.region,
+            aws_access_key_id="jobrunner", aws_secret_access_key=self.jobrunner_secret,
+        )  # fmt: skip
+        out = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/uploader", RoleSessionName="browser")
+        return out["Credentials"]
+
+    def client(self, access=None, secret=None, sigv4=True, token=None):
         access = access or self.gw.access_key
         secret = secret or self.gw.secret_key
         config = Config(
@@ -56,6 +80,7 @@ class Env:
             endpoint_url=self.gw.endpoint,
             aws_access_key_id=access,
             aws_secret_access_key=secret,
+            aws_session_token=token,
             region_name=self.gw.region,
             config=config,
         )
@@ -64,26 +89,24 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("post")
-    scoped_secret = random_credentials()[1]
+    scoped_secret, jobrunner_secret = random_credentials()[1], random_credentials()[1]
     users = {
         "users": [
-            {
-                "access_key": "scoped",
-                "secret_key": scoped_secret,
-                "policy": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::*/uploads/*"}
-                    ],
-                },
-            }
-        ]
-    }
+            {"access_key": "scoped", "secret_key": scoped_secret, "policy": PUT_UPLOADS},
+            {"access_key": "jobrunner", "secret_key": jobrunner_secret},
+        ],
+        "roles": [
+            {"name": "uploader", "policy": PUT_UPLOADS,
+             "trust": {"Version": "2012-10-17", "Statement": [{
+                 "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/jobrunner"},
+                 "Action": "sts:AssumeRole"}]}},
+        ],
+    }  # fmt: skip
     users_file = workdir / "users.json"
     users_file.write_text(json.dumps(users))
     gw = start_gateway(workdir, ["--users", str(users_file)])
     try:
-        yield Env(gw, make_s3_client(gw), scoped_secret)
+        yield Env(gw, make_s3_client(gw), scoped_secret, jobrunner_secret)
     finally:
         stop_gateway(gw)
 
@@ -97,7 +120,8 @@ def bucket(env, request):
 
 
 def post(url, fields, content=b"hello", filename="hello.txt", after=(), **kwargs):
-    """Post a form: `fields` (pairs, in order), then the file, then `after`."""
+    """Post a form with `requests`: `fields` (pairs, in order), then the
+    file, then `after`."""
     parts = [(name, (None, value)) for name, value in fields]
     if content is not None:
         parts.append(("file", (filename, content, "application/octet-stream")))
@@ -316,6 +340,28 @@ def test_user_policy_decides_like_put_object(env, bucket):
     assert [o["Key"] for o in env.root.list_objects_v2(Bucket=bucket)["Contents"]] == ["uploads/mine.txt"]
 
 
+@pytest.mark.parametrize("sigv4", [True, False], ids=["sigv4", "sigv2"])
+def test_session_credentials_sign_forms_with_their_token(env, bucket, sigv4):
+    c = env.session_credentials()
+    s3 = env.client(c["AccessKeyId"], c["SecretAccessKey"], sigv4=sigv4, token=c["SessionToken"])
+    url, form = presigned(s3, bucket, "uploads/from-a-session.txt")
+    assert dict(form)["x-amz-security-token"] == c["SessionToken"]
+    r = post(url, form, b"session upload")
+    assert r.status_code == 204, r.content
+    assert env.root.get_object(Bucket=bucket, Key="uploads/from-a-session.txt")["Body"].read() == b"session upload"
+    # The role's policy applies.
+    url, form = presigned(s3, bucket, "elsewhere.txt")
+    assert error(post(url, form))[:2] == (403, "AccessDenied")
+    # Without its token the key is unknown; with a token altered, refused.
+    url, form = presigned(s3, bucket, "uploads/x.txt")
+    without = [(n, v) for n, v in form if n != "x-amz-security-token"]
+    assert error(post(url, without))[:2] == (403, "InvalidAccessKeyId")
+    token = c["SessionToken"]
+    altered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    forged = [(n, altered if n == "x-amz-security-token" else v) for n, v in form]
+    assert error(post(url, forged))[:2] == (403, "InvalidToken")
+
+
 def test_anonymous_form_needs_a_bucket_policy(env, bucket):
     url = f"{env.gw.endpoint}/{bucket}"
     form = [("key", "inbox/a.txt"), ("Content-Type", "text/plain")]
@@ -402,3 +448,80 @@ def test_64mib_file_streams_through_without_growing_memory(env, bucket):
     assert r.headers["ETag"] == f'"{md5.hexdigest()}"'
     head = env.root.head_object(Bucket=bucket, Key="big.bin")
     assert head["ContentLength"] == size
+
+
+# --------------------------------------------------------------------------
+# a real browser
+
+
+def form_page(action: str, fields: list[tuple[str, str]]) -> str:
+    inputs = "".join(
+        f'<input type="hidden" name="{html.escape(n)}" value="{html.escape(v)}">' for n, v in fields
+    )
+    return (
+        "<!doctype html><html lang=en><head><title>upload</title></head><body>"
+        f'<form id="f" action="{html.escape(action)}" method="post" enctype="multipart/form-data">'
+        f'{inputs}<label>File <input id="file" type="file" name="file"></label>'
+        '<button id="send" type="submit">Upload</button></form></body></html>'
+    )
+
+
+FETCH_FORM = """
+const [url, fields, done] = arguments;
+const data = new FormData();
+for (const [n, v] of fields) data.append(n, v);
+data.append('file', new Blob(['sent by fetch'], {type: 'text/plain'}), 'fetched.txt');
+fetch(url, {method: 'POST', body: data})
+  .then(r => done(r.status + ' etag=' + r.headers.get('ETag')))
+  .catch(e => done('blocked: ' + e.name));
+"""
+
+
+def test_chromium_posts_a_form_and_follows_the_redirect(env, bucket, tmp_path):
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "done.html").write_text("<!doctype html><title>done</title><p id=done>uploaded</p>")
+    chosen = tmp_path / "report.csv"
+    chosen.write_bytes(b"a,b\n1,2\n")
+    driver = browser.chromium(tmp_path / "downloads")
+    try:
+        with browser.serve_static(site_dir) as site:
+            done = f"{site}/done.html"
+            s3 = env.client()
+            url, fields = presigned(s3, bucket, "reports/${filename}",
+                                    {"success_action_redirect": done, "Content-Type": "text/csv"},
+                                    [["starts-with", "$key", "reports/"], {"success_action_redirect": done},
+                                     {"Content-Type": "text/csv"}, ["content-length-range", 1, 1024]])  # fmt: skip
+            (site_dir / "index.html").write_text(form_page(url, fields))
+            driver.get(f"{site}/index.html")
+            browser.upload_files(driver, driver.find_element("id", "file"), [chosen])
+            driver.find_element("id", "send").click()
+            browser_wait(driver, lambda d: d.current_url.startswith(done))
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(driver.current_url).query)
+            etag = hashlib.md5(chosen.read_bytes()).hexdigest()
+            assert query == {"bucket": [bucket], "key": ["reports/report.csv"], "etag": [f'"{etag}"']}
+            got = env.root.get_object(Bucket=bucket, Key="reports/report.csv")
+            assert got["Body"].read() == chosen.read_bytes()
+            assert got["ContentType"] == "text/csv"
+
+            # From JavaScript: a form post needs no preflight, so the browser
+            # sends it (the signed policy is what guards the bucket), but it
+            # keeps the answer from the page until a CORS rule allows its origin.
+            url, fields = presigned(s3, bucket, "reports/fetched.txt")
+            driver.get(f"{site}/index.html")
+            assert driver.execute_async_script(FETCH_FORM, url, fields) == "blocked: TypeError"
+            assert env.root.get_object(Bucket=bucket, Key="reports/fetched.txt")["Body"].read() == b"sent by fetch"
+            env.root.delete_object(Bucket=bucket, Key="reports/fetched.txt")
+            env.root.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
+                {"AllowedOrigins": [site], "AllowedMethods": ["POST"], "ExposeHeaders": ["ETag"]}]})  # fmt: skip
+            etag = hashlib.md5(b"sent by fetch").hexdigest()
+            assert driver.execute_async_script(FETCH_FORM, url, fields) == f'204 etag="{etag}"'
+            assert env.root.get_object(Bucket=bucket, Key="reports/fetched.txt")["Body"].read() == b"sent by fetch"
+    finally:
+        driver.quit()
+
+
+def browser_wait(driver, condition, timeout: float = 20) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(condition)
