@@ -40,7 +40,7 @@ from botocore.config import Config
 
 import browser
 from conftest import delete_bucket_fully, make_s3_client, start_gateway, stop_gateway
-from e2e_util import parse_error, random_credentials, unique_bucket_name
+from e2e_util import parse_error, random_credentials, signed_request, unique_bucket_name
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 MIB = 1024 * 1024
@@ -390,6 +390,23 @@ def test_not_a_form_and_malformed_forms(env, bucket):
     # More than S3's 20 KB of fields before the file.
     form = [("key", "k"), ("x-ignore-pad", "x" * (21 * 1024))]
     assert error(post(url, form))[:2] == (400, "MaxPostPreDataLengthExceededError")
+
+
+def test_a_request_signature_on_a_form(env, bucket):
+    """A form may instead be sent as a SigV4-signed request (no form
+    signature): only with UNSIGNED-PAYLOAD, as a hash of the whole body
+    could only be checked after the file was stored."""
+    boundary = "xyzzy"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nsigned.txt\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\n"
+            f"by the request\r\n--{boundary}--\r\n").encode()  # fmt: skip
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    r = signed_request(env.gw, "POST", f"/{bucket}", headers, body)
+    assert (r.status, r.code) == (400, "InvalidRequest"), r
+    r = signed_request(env.gw, "POST", f"/{bucket}", {**headers, "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, body,
+                       payload_hash="UNSIGNED-PAYLOAD")  # fmt: skip
+    assert r.status == 204, r
+    assert env.root.get_object(Bucket=bucket, Key="signed.txt")["Body"].read() == b"by the request"
 
 
 def test_cors_headers_on_the_answer(env, bucket):

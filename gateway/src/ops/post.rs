@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use blobgate_auth::{AuthError, PostPolicy, PostPolicyError, Verified};
+use blobgate_auth::{AuthError, PayloadMode, PostPolicy, PostPolicyError, Verified};
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use futures_util::StreamExt;
@@ -310,8 +310,16 @@ pub async fn handle_post_object(
     let headers = req.parts.headers.clone();
     let query = req.query.clone();
     let peer = req.peer;
-    // A request signature (rare on a form) still covers the whole body;
-    // without one the form's own signature decides who the caller is.
+    // A request signature (rare on a form) decides who the caller is when
+    // the form has none. Its body must be unsigned: a body hash or chunk
+    // signatures are only checked at the body's end, after the file's write
+    // is kept, and the fields after the file are not read.
+    if req.verified.payload != PayloadMode::Unsigned {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "A POST form is signed by its policy: send it unsigned, or with x-amz-content-sha256: UNSIGNED-PAYLOAD",
+        ));
+    }
     let request_caller = req.verified.clone();
     let (body, _) = request_body(gateway, req)?;
     let in_file = Arc::new(AtomicBool::new(false));
