@@ -23,6 +23,8 @@
 //!    providers and roles of the users file, and [`session`] seals the
 //!    temporary credentials of an assumed role into a session token that
 //!    [`verify_request`] opens (through [`CredentialStore::session`]).
+//! 5. Browser uploads (POST Object): [`verify_post_form`] checks the
+//!    signature of a form's policy, [`PostPolicy`] the form against it.
 
 mod authorization;
 mod body;
@@ -33,6 +35,7 @@ mod credentials;
 mod error;
 pub mod jwt;
 mod policy;
+pub mod post;
 pub mod roles;
 pub mod session;
 mod sigv2;
@@ -49,6 +52,7 @@ pub use policy::{
     authorize, bucket_arn, is_public, object_arn, ConditionContext, Decision, Policy, PolicyError,
     Principal, Request, ALL_BUCKETS_ARN,
 };
+pub use post::{verify_post_form, PostPolicy, PostPolicyError};
 pub use session::{ClaimValue, Claims, Session, SessionError, SessionKeys, SessionSource};
 pub use sigv4::{verify_request, verify_sts_request, PayloadMode, RequestParts, Verified};
 pub use users::{load_users_file, parse_users, parse_users_file, UserEntry, UsersFile};

@@ -198,6 +198,13 @@ fn sign(secret: &str, text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// Whether `provided` is the base64 HMAC-SHA1 of `text` with `secret`
+/// (compared in constant time): a POST form's policy signature.
+pub(crate) fn signature_matches(secret: &str, text: &str, provided: &str) -> bool {
+    let expected = sign(secret, text);
+    expected.as_bytes().ct_eq(provided.trim().as_bytes()).into()
+}
+
 /// Whether `provided` is the signature of the request for one of its
 /// possible resources (each compared in constant time). `signed_query`
 /// holds what a presigned URL carries in place of headers (empty for header

@@ -104,7 +104,7 @@ pub(crate) struct SigningContext {
 }
 
 impl SigningContext {
-    fn new(
+    pub(crate) fn new(
         secret: &str,
         time: SystemTime,
         credential: &Credential,
@@ -188,6 +188,12 @@ impl Verified {
             session,
             ..Verified::anonymous()
         }
+    }
+
+    /// A browser form whose policy signature checked out (SigV4 or SigV2):
+    /// the body is the form's, and no signature covers it.
+    pub(crate) fn post_form(access_key: String, session: Option<Arc<Session>>) -> Self {
+        Verified::sigv2(access_key, false, session)
     }
 
     /// A request without any signature (no Authorization header, no

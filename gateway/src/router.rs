@@ -50,6 +50,8 @@ pub enum Endpoint {
     GetObjectTagging,
     PutObjectTagging,
     DeleteObjectTagging,
+    /// Browser-based upload: `POST /bucket` with an HTML form.
+    PostObject,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -85,6 +87,7 @@ impl Endpoint {
             Endpoint::GetObjectTagging => "GetObjectTagging",
             Endpoint::PutObjectTagging => "PutObjectTagging",
             Endpoint::DeleteObjectTagging => "DeleteObjectTagging",
+            Endpoint::PostObject => "PostObject",
             Endpoint::PutBucketPolicy => "PutBucketPolicy",
             Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
             Endpoint::SelectObjectContent => "SelectObjectContent",
@@ -288,7 +291,7 @@ pub fn route(
                 (Method::HEAD, None) => Endpoint::HeadBucket,
                 (Method::DELETE, None) => Endpoint::DeleteBucket,
                 // Browser-based uploads (HTML forms with a signed policy).
-                (Method::POST, None) => Endpoint::NotImplemented("PostObject"),
+                (Method::POST, None) => Endpoint::PostObject,
                 (Method::GET | Method::PUT | Method::DELETE | Method::POST, Some(op)) => {
                     Endpoint::NotImplemented(op)
                 }
@@ -628,6 +631,14 @@ mod tests {
                 "localhost",
                 "/bkt?uploads&prefix=a",
                 ListMultipartUploads,
+                Some("bkt"),
+                None,
+            ),
+            (
+                Method::POST,
+                "localhost",
+                "/bkt",
+                PostObject,
                 Some("bkt"),
                 None,
             ),

@@ -366,9 +366,13 @@ async fn serve_request(
         Err(e) => return Err(e.into()),
     };
     let route = route?;
-    // PutObjectTagging is decided by its handler once the tags in its body
-    // are known (s3:RequestObjectTag conditions); everything else here.
-    if route.endpoint != Endpoint::PutObjectTagging {
+    // Decided by their handlers once they have read what the decision
+    // needs: PutObjectTagging the tags in its body (s3:RequestObjectTag),
+    // a browser upload (PostObject) its key and signature in the form.
+    if !matches!(
+        route.endpoint,
+        Endpoint::PutObjectTagging | Endpoint::PostObject
+    ) {
         gateway
             .access
             .check(

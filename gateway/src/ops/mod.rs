@@ -11,6 +11,7 @@ pub mod list;
 pub mod multipart;
 pub mod object;
 pub mod policy;
+pub mod post;
 pub mod select;
 pub mod sts;
 pub mod tagging;
@@ -101,6 +102,7 @@ pub async fn dispatch(
             acl::check_object_write(&req.parts.headers)?;
             object::handle_put_object(gateway, &bucket()?, &key()?, req).await
         }
+        Endpoint::PostObject => post::handle_post_object(gateway, &bucket()?, req).await,
         Endpoint::GetObject => object::handle_get_object(gateway, &bucket()?, &key()?, &req).await,
         Endpoint::HeadObject => {
             object::handle_head_object(gateway, &bucket()?, &key()?, &req).await
