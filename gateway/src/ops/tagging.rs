@@ -206,7 +206,6 @@ pub async fn handle_put_object_tagging(
     key: &ObjectKey,
     req: S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
-    check_version(&req.query)?;
     let (verified, peer, headers) = (req.verified.clone(), req.peer, req.parts.headers.clone());
     let query = req.query.clone();
     let doc = read_document(gateway, req, 64 * 1024, S3Error::malformed_xml).await?;
@@ -223,6 +222,7 @@ pub async fn handle_put_object_tagging(
             tags.as_ref().ok().cloned(),
         )
         .await?;
+    check_version(&query)?;
     gateway
         .backend
         .put_object_tagging(bucket, key, tags?)
