@@ -10,6 +10,7 @@ pub mod health;
 pub mod list;
 pub mod multipart;
 pub mod object;
+pub mod part_read;
 pub mod policy;
 pub mod select;
 pub mod sts;

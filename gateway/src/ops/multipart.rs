@@ -18,7 +18,10 @@ use crate::request::{Gateway, S3Request};
 use crate::storage::multipart::{
     check_order, no_such_upload, plausible_upload_id, MAX_PART_NUMBER, MAX_PART_SIZE,
 };
-use crate::storage::{BucketName, CompletedPart, ObjectKey, UploadOptions, UploadsQuery};
+use crate::storage::parts::{checksum_type, declared_checksum};
+use crate::storage::{
+    BucketName, CompletedPart, ObjectKey, StoredChecksum, UploadOptions, UploadsQuery,
+};
 use crate::xml::{self, XmlWriter};
 
 /// Most parts or uploads one listing page returns.
@@ -70,9 +73,15 @@ pub async fn handle_create_multipart_upload(
     req: &S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let headers = &req.parts.headers;
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let checksum = declared_checksum(
+        text("x-amz-checksum-algorithm"),
+        text("x-amz-checksum-type"),
+    )?;
     let options = UploadOptions {
         headers: content_headers(headers),
         user_metadata: user_metadata(headers)?,
+        checksum: checksum.clone(),
     };
     let id = gateway
         .backend
@@ -84,7 +93,19 @@ pub async fn handle_create_multipart_upload(
     x.elem("Key", key.as_str());
     x.elem("UploadId", &id);
     x.close("InitiateMultipartUploadResult");
-    Ok(xml_response(x.finish()))
+    let mut response = xml_response(x.finish());
+    if let Some(c) = &checksum {
+        let h = response.headers_mut();
+        for (name, value) in [
+            ("x-amz-checksum-algorithm", c.algorithm.as_str()),
+            ("x-amz-checksum-type", c.type_name()),
+        ] {
+            if let Ok(v) = http::HeaderValue::from_str(value) {
+                h.insert(name, v);
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html>
@@ -97,13 +118,16 @@ pub async fn handle_upload_part(
     let number = part_number(&req)?;
     let id = upload_id(&req)?;
     let length = required_length(&req)?;
-    let (body, _) = request_body(gateway, req)?;
+    let (body, checksum) = request_body(gateway, req)?;
     let part = gateway
         .backend
-        .upload_part(bucket, key, &id, number, body, length)
+        .upload_part(bucket, key, &id, number, body, length, Some(checksum))
         .await?;
     let mut response = empty_response(StatusCode::OK);
     set_etag(response.headers_mut(), &part.etag);
+    if let Some(c) = &part.checksum {
+        set_checksum(response.headers_mut(), c);
+    }
     Ok(response)
 }
 
@@ -167,7 +191,7 @@ pub async fn handle_upload_part_copy(
     let source = read_source(gateway, &src_bucket, &src_key, &meta, range).await?;
     let part = gateway
         .backend
-        .upload_part(bucket, key, &id, number, source.body, length)
+        .upload_part(bucket, key, &id, number, source.body, length, None)
         .await?;
     let mut x = XmlWriter::new();
     x.open_root("CopyPartResult");
@@ -196,9 +220,19 @@ fn completed_parts(doc: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
         if parts.len() == MAX_COMPLETE_PARTS {
             return Err(S3Error::malformed_xml());
         }
+        let checksum = blobgate_auth::ChecksumAlgorithm::ALL
+            .into_iter()
+            .find_map(|alg| {
+                let value = p.child(&format!("Checksum{}", alg.name()))?;
+                Some(StoredChecksum {
+                    algorithm: alg.name().to_owned(),
+                    value: value.text.trim().to_owned(),
+                })
+            });
         parts.push(CompletedPart {
             part_number: number,
             etag: etag.text.trim().to_owned(),
+            checksum,
         });
     }
     if parts.is_empty() {
@@ -216,6 +250,12 @@ pub async fn handle_complete_multipart_upload(
 ) -> Result<Response<ResponseBody>, S3Error> {
     let id = upload_id(&req)?;
     let conditions = Conditions::from_headers(&req.parts.headers);
+    // x-amz-checksum-* on a Complete are the object's checksum the client
+    // expects, not the request body's: they must not be checked against it.
+    let mut req = req;
+    for alg in blobgate_auth::ChecksumAlgorithm::ALL {
+        req.parts.headers.remove(alg.header_name());
+    }
     let host = req
         .parts
         .headers
@@ -240,6 +280,10 @@ pub async fn handle_complete_multipart_upload(
     x.elem("Bucket", bucket.as_str());
     x.elem("Key", key.as_str());
     x.elem("ETag", &format!("\"{}\"", meta.etag));
+    if let Some(c) = &meta.checksum {
+        x.elem(&format!("Checksum{}", c.algorithm), &c.value);
+        x.elem("ChecksumType", checksum_type(c));
+    }
     x.close("CompleteMultipartUploadResult");
     Ok(xml_response(x.finish()))
 }
@@ -300,7 +344,14 @@ pub async fn handle_list_parts(
         x.elem("LastModified", &iso8601(millis(p.last_modified_ms)));
         x.elem("ETag", &format!("\"{}\"", p.etag));
         x.elem("Size", &p.size.to_string());
+        if let Some(c) = &p.checksum {
+            x.elem(&format!("Checksum{}", c.algorithm), &c.value);
+        }
         x.close("Part");
+    }
+    if let Some(c) = &page.checksum {
+        x.elem("ChecksumAlgorithm", &c.algorithm);
+        x.elem("ChecksumType", c.type_name());
     }
     x.close("ListPartsResult");
     Ok(xml_response(x.finish()))
@@ -393,6 +444,16 @@ fn write_initiator(x: &mut XmlWriter, access_key: &str) {
     x.elem("DisplayName", access_key);
     x.close("Initiator");
     write_owner(x, access_key);
+}
+
+/// `x-amz-checksum-<algorithm>: value`.
+fn set_checksum(headers: &mut http::HeaderMap, c: &StoredChecksum) {
+    let name = http::HeaderName::from_bytes(
+        format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()).as_bytes(),
+    );
+    if let (Ok(name), Ok(value)) = (name, http::HeaderValue::from_str(&c.value)) {
+        headers.insert(name, value);
+    }
 }
 
 fn millis(ms: u64) -> std::time::SystemTime {

@@ -31,6 +31,7 @@ use futures_util::StreamExt;
 use moka::ops::compute::Op;
 
 use super::{
+    ChecksumSource,
     Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
     GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
     UploadOptions, UploadsPage, UploadsQuery,
@@ -533,6 +534,7 @@ impl Backend for CachedBackend {
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn upload_part(
         &self,
         bucket: &BucketName,
@@ -541,9 +543,18 @@ impl Backend for CachedBackend {
         part_number: u32,
         body: ByteStream,
         content_length: u64,
+        checksum: Option<ChecksumSource>,
     ) -> Result<PartInfo, S3Error> {
         self.inner
-            .upload_part(bucket, key, upload_id, part_number, body, content_length)
+            .upload_part(
+                bucket,
+                key,
+                upload_id,
+                part_number,
+                body,
+                content_length,
+                checksum,
+            )
             .await
     }
 

@@ -90,6 +90,7 @@ pub fn parse(xml: &[u8]) -> Result<Page, String> {
                             headers,
                             user_metadata: decoded.user,
                             checksum: decoded.checksum,
+                            parts: decoded.parts,
                         },
                         name: b.name,
                         is_folder: decoded.is_folder,

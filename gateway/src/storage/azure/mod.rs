@@ -54,7 +54,7 @@ use crate::conditions::{Access, Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
 use crate::storage::{
-    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
+    Backend, BucketConfig, ChecksumSource, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
     GetOptions, ListEntry, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage,
     PutOptions, UploadOptions, UploadsPage, UploadsQuery,
 };
@@ -998,6 +998,7 @@ impl Backend for AzureBackend {
             headers: options.headers,
             user_metadata: options.user_metadata,
             checksum,
+            parts: None,
         })
     }
 
@@ -1281,6 +1282,7 @@ impl Backend for AzureBackend {
         self.mpu_create(bucket, key, options).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn upload_part(
         &self,
         bucket: &BucketName,
@@ -1289,8 +1291,10 @@ impl Backend for AzureBackend {
         part_number: u32,
         body: ByteStream,
         content_length: u64,
+        checksum: Option<ChecksumSource>,
     ) -> Result<PartInfo, S3Error> {
-        self.mpu_upload_part(bucket, key, upload_id, part_number, body, content_length)
+        let data = (body, content_length, checksum);
+        self.mpu_upload_part(bucket, key, upload_id, part_number, data)
             .await
     }
 

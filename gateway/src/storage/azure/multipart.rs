@@ -93,13 +93,15 @@ use crate::storage::multipart::{
     assemble, new_upload_id, no_such_upload, page_parts, page_uploads, MAX_PART_NUMBER,
     MAX_PART_SIZE,
 };
+use crate::storage::parts::{check_part_checksum, completed_checksum};
 use crate::storage::{
-    BucketName, ByteStream, CompletedPart, ObjectKey, ObjectMeta, PartInfo, PartsPage,
-    UploadOptions, UploadsPage, UploadsQuery,
+    BucketName, ByteStream, ChecksumSource, CompletedPart, ObjectKey, ObjectMeta, ObjectParts,
+    PartInfo, PartsPage, UploadOptions, UploadsPage, UploadsQuery,
 };
 use records::{
     check_upload_id, completion_name, marker_name, parse_upload, part_name, Completion, Marker,
-    PartRecord, META_BLOCKS, META_INITIATED, META_KEY, META_MD5, META_NONCE, META_SIZE, UPLOADS,
+    PartRecord, META_BLOCKS, META_CHECKSUM, META_INITIATED, META_KEY, META_MD5, META_NONCE,
+    META_SIZE, UPLOADS,
 };
 
 /// Most blocks a part is cut into: 50,000 committed blocks per blob over
@@ -275,8 +277,7 @@ impl AzureBackend {
         key: &ObjectKey,
         upload_id: &str,
         part_number: u32,
-        body: ByteStream,
-        content_length: u64,
+        (body, content_length, checksum): (ByteStream, u64, Option<ChecksumSource>),
     ) -> Result<PartInfo, S3Error> {
         check_target(key)?;
         if !(1..=MAX_PART_NUMBER).contains(&part_number) {
@@ -290,7 +291,7 @@ impl AzureBackend {
                 "Your proposed upload exceeds the maximum allowed size",
             ));
         }
-        self.load_marker(bucket, key, upload_id).await?;
+        let marker = self.load_marker(bucket, key, upload_id).await?;
         let blob = self.blob(bucket, key)?;
         let nonce = new_nonce();
         let id_of = |n: u64| part_block_id(upload_id, part_number, &nonce, n);
@@ -304,13 +305,21 @@ impl AzureBackend {
         if size != content_length {
             return Err(incomplete_body());
         }
+        let checksum = checksum.and_then(|c| c.stored());
+        check_part_checksum(marker.options.checksum.as_ref(), checksum.as_ref())?;
         let etag = hex::encode(md5);
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             (META_SIZE.to_owned(), size.to_string()),
             (META_MD5.to_owned(), etag.clone()),
             (META_NONCE.to_owned(), nonce.clone()),
             (META_BLOCKS.to_owned(), blocks.to_string()),
         ]);
+        if let Some(c) = &checksum {
+            metadata.insert(
+                META_CHECKSUM.to_owned(),
+                format!("{}:{}", c.algorithm, c.value),
+            );
+        }
         let last_modified_ms = self
             .write_record(
                 bucket,
@@ -324,6 +333,7 @@ impl AzureBackend {
             etag,
             size,
             last_modified_ms,
+            checksum,
         })
     }
 
@@ -336,13 +346,15 @@ impl AzureBackend {
         max_parts: usize,
     ) -> Result<PartsPage, S3Error> {
         check_target(key)?;
-        self.load_marker(bucket, key, upload_id).await?;
+        let upload = self.load_marker(bucket, key, upload_id).await?;
         let parts = self.part_records(bucket, upload_id).await?;
-        Ok(page_parts(
+        let mut page = page_parts(
             parts.into_iter().map(|p| p.info).collect(),
             marker,
             max_parts,
-        ))
+        );
+        page.checksum = upload.options.checksum;
+        Ok(page)
     }
 
     pub(super) async fn mpu_complete(
@@ -372,6 +384,8 @@ impl AzureBackend {
         let records = self.part_records(bucket, upload_id).await?;
         let stored: Vec<PartInfo> = records.iter().map(|r| r.info.clone()).collect();
         let assembly = assemble(parts, &stored)?;
+        let declared = marker.options.checksum.as_ref();
+        let checksum = completed_checksum(declared, parts, &assembly.parts)?;
         let current = match self.props(bucket, key).await {
             Ok(p) => Some(p),
             Err(e) if e.code == S3ErrorCode::NoSuchKey => None,
@@ -404,9 +418,15 @@ impl AzureBackend {
                     ));
                 }
                 let h = &marker.options.headers;
-                let mut metadata =
-                    props::to_azure(&marker.options.user_metadata, h, None, Some(&assembly.etag));
+                let mut metadata = props::to_azure(
+                    &marker.options.user_metadata,
+                    h,
+                    checksum.as_ref(),
+                    Some(&assembly.etag),
+                );
                 metadata.insert(props::UPLOAD.to_owned(), upload_id.to_owned());
+                let layout = ObjectParts::of(&assembly.parts, declared.is_some());
+                let kept = props::add_parts(&mut metadata, &layout);
                 let commit = BlockBlobClientCommitBlockListOptions {
                     blob_cache_control: h.cache_control.clone(),
                     blob_content_disposition: h.content_disposition.clone(),
@@ -450,7 +470,8 @@ impl AzureBackend {
                     last_modified_ms,
                     headers: marker.options.headers.clone(),
                     user_metadata: marker.options.user_metadata.clone(),
-                    checksum: None,
+                    checksum,
+                    parts: Some(kept).filter(|k| !k.sizes.is_empty()),
                 }
             }
         };

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use super::{
-    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
+    Backend, BucketConfig, ChecksumSource, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
     GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
     UploadOptions, UploadsPage, UploadsQuery,
 };
@@ -528,6 +528,7 @@ impl Backend for FsBackend {
             headers: options.headers,
             user_metadata: options.user_metadata,
             checksum: options.checksum.as_ref().and_then(|c| c.stored()),
+            parts: None,
         };
         file.write(&objfile::encode_trailer(&meta)?).await?;
         file.finish().await?;
@@ -681,6 +682,7 @@ impl Backend for FsBackend {
         self.mpu_create(bucket, key, options).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn upload_part(
         &self,
         bucket: &BucketName,
@@ -689,8 +691,10 @@ impl Backend for FsBackend {
         part_number: u32,
         body: ByteStream,
         content_length: u64,
+        checksum: Option<ChecksumSource>,
     ) -> Result<PartInfo, S3Error> {
-        self.mpu_upload_part(bucket, key, upload_id, part_number, body, content_length)
+        let data = (body, content_length, checksum);
+        self.mpu_upload_part(bucket, key, upload_id, part_number, data)
             .await
     }
 

@@ -69,6 +69,7 @@ mod tests {
             headers: Default::default(),
             user_metadata: vec![("k".into(), "v".into())],
             checksum: None,
+            parts: None,
         };
         let mut f = File::create(&path).unwrap();
         f.write_all(b"hello").unwrap();
