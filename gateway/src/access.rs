@@ -417,14 +417,27 @@ impl AccessControl {
             .as_deref()
             .map(BucketName::parse)
             .and_then(Result::ok);
-        if self
+        if !self
             .allows(backend, caller, &action, bucket.as_ref(), &context)
             .await?
         {
-            Ok(())
-        } else {
-            Err(access_denied())
+            return Err(access_denied());
         }
+        // GetObjectAttributes needs both s3:GetObjectAttributes and s3:GetObject
+        // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html>.
+        if route.endpoint == Endpoint::GetObjectAttributes {
+            let read = Action {
+                action: "s3:GetObject",
+                resource: action.resource.clone(),
+            };
+            if !self
+                .allows(backend, caller, &read, bucket.as_ref(), &context)
+                .await?
+            {
+                return Err(access_denied());
+            }
+        }
+        Ok(())
     }
 
     /// What a missing key looks like to `caller`: as in S3, a caller who may
@@ -641,6 +654,8 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::GetBucketAcl => on_bucket("s3:GetBucketAcl"),
         Endpoint::PutBucketAcl => on_bucket("s3:PutBucketAcl"),
         Endpoint::GetObjectAcl => on_object("s3:GetObjectAcl"),
+        // It needs s3:GetObject too (checked in `check`), as AWS documents.
+        Endpoint::GetObjectAttributes => on_object("s3:GetObjectAttributes"),
         Endpoint::PutObjectAcl => on_object("s3:PutObjectAcl"),
         Endpoint::PutBucketPolicy => on_bucket("s3:PutBucketPolicy"),
         Endpoint::DeleteBucketPolicy => on_bucket("s3:DeleteBucketPolicy"),

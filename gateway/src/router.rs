@@ -47,6 +47,7 @@ pub enum Endpoint {
     PutBucketAcl,
     GetObjectAcl,
     PutObjectAcl,
+    GetObjectAttributes,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -79,6 +80,7 @@ impl Endpoint {
             Endpoint::PutBucketAcl => "PutBucketAcl",
             Endpoint::GetObjectAcl => "GetObjectAcl",
             Endpoint::PutObjectAcl => "PutObjectAcl",
+            Endpoint::GetObjectAttributes => "GetObjectAttributes",
             Endpoint::PutBucketPolicy => "PutBucketPolicy",
             Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
             Endpoint::SelectObjectContent => "SelectObjectContent",
@@ -295,6 +297,7 @@ pub fn route(
                 (Method::POST, Some("SelectObjectContent")) => Endpoint::SelectObjectContent,
                 (Method::GET, Some("ObjectAcl")) => Endpoint::GetObjectAcl,
                 (Method::PUT, Some("ObjectAcl")) => Endpoint::PutObjectAcl,
+                (Method::GET, Some("ObjectAttributes")) => Endpoint::GetObjectAttributes,
                 (Method::POST, Some("CreateMultipartUpload")) => Endpoint::CreateMultipartUpload,
                 (Method::PUT, Some("MultipartUpload")) if has_copy_source => {
                     Endpoint::UploadPartCopy

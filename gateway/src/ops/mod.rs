@@ -2,6 +2,7 @@
 //! operations (`handle_get_object` for GetObject).
 
 pub mod acl;
+pub mod attributes;
 pub mod bucket;
 pub mod copy;
 pub mod cors;
@@ -78,6 +79,9 @@ pub async fn dispatch(
         }
         Endpoint::PutObjectAcl => {
             acl::handle_put_acl(gateway, &bucket()?, Some(&key()?), req).await
+        }
+        Endpoint::GetObjectAttributes => {
+            attributes::handle_get_object_attributes(gateway, &bucket()?, &key()?, &req).await
         }
         Endpoint::HeadBucket => bucket::handle_head_bucket(gateway, &bucket()?).await,
         Endpoint::DeleteBucket => bucket::handle_delete_bucket(gateway, &bucket()?).await,

@@ -249,11 +249,11 @@ pub fn set_etag(headers: &mut HeaderMap, etag: &str) {
 /// Another version id names a version that does not exist, so it must never
 /// reach the current object. Returns whether the request names the current
 /// object.
-fn names_current_version(req: &S3Request) -> bool {
+pub fn names_current_version(req: &S3Request) -> bool {
     req.query.get("versionId").is_none_or(|v| v == "null")
 }
 
-fn no_such_version() -> S3Error {
+pub fn no_such_version() -> S3Error {
     S3Error::new(
         S3ErrorCode::NoSuchVersion,
         "The specified version does not exist.",

@@ -65,7 +65,7 @@ pub fn part_range(meta: &ObjectMeta, n: u32) -> Result<Option<ByteRange>, S3Erro
             "The requested partnumber is not satisfiable",
         )
     })?;
-    Ok((size > 0).then_some(ByteRange::From {
+    Ok((size > 0).then(|| ByteRange::From {
         first: offset,
         last: Some(offset + size - 1),
     }))

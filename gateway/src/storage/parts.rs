@@ -242,6 +242,17 @@ pub fn completed_checksum(
     let Some(u) = upload else {
         return Ok(None);
     };
+    // With part checksums the parts must be numbered 1, 2, 3...
+    if requested
+        .iter()
+        .zip(1u32..)
+        .any(|(p, want)| p.part_number != want)
+    {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidPartOrder,
+            "The list of parts was not in ascending order. With checksums, part numbers must start at 1 and be consecutive.",
+        ));
+    }
     let alg = algorithm_of(&u.algorithm)?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut raws = Vec::with_capacity(assembled.len());
@@ -333,7 +344,7 @@ mod tests {
         assert_eq!(layout.count(), Some(7));
         assert_eq!(layout.part(1), Some((0, 5)));
         assert_eq!(layout.part(4), Some((15, 7)));
-        assert_eq!(layout.part(7), Some((23, 1)));
+        assert_eq!(layout.part(7), Some((28, 1)));
         assert_eq!(layout.part(8), None);
         assert_eq!(layout.part(0), None);
     }
@@ -373,7 +384,7 @@ mod tests {
         let (a, b) = (b"first part".as_slice(), b"second".as_slice());
         // Composite SHA256: sha256(sha256(a) || sha256(b)), "-2".
         let alg = ChecksumAlgorithm::Sha256;
-        let parts = [part(1, a, Some(alg)), part(3, b, Some(alg))];
+        let parts = [part(1, a, Some(alg)), part(2, b, Some(alg))];
         let asks: Vec<_> = parts.iter().map(|p| asked(p, true)).collect();
         let u = declared_checksum(Some("SHA256"), None).unwrap();
         let got = completed_checksum(u.as_ref(), &asks, &parts).unwrap().unwrap();
@@ -393,6 +404,11 @@ mod tests {
         let got = completed_checksum(u.as_ref(), &asks, &parts).unwrap().unwrap();
         assert_eq!(got, sum(alg, b"first partsecond"));
         assert_eq!(checksum_type(&got), "FULL_OBJECT");
+        // Declared checksums need parts numbered 1..=N.
+        let gap = [part(1, a, Some(alg)), part(3, b, Some(alg))];
+        let asks: Vec<_> = gap.iter().map(|p| asked(p, false)).collect();
+        let e = completed_checksum(u.as_ref(), &asks, &gap).unwrap_err();
+        assert_eq!(e.code, S3ErrorCode::InvalidPartOrder);
         // No declaration: no object checksum.
         let asks: Vec<_> = parts.iter().map(|p| asked(p, true)).collect();
         assert_eq!(completed_checksum(None, &asks, &parts).unwrap(), None);

@@ -574,6 +574,7 @@ mod tests {
         let p = |n, e: &str| CompletedPart {
             part_number: n,
             etag: e.into(),
+            checksum: None,
         };
         assert_eq!(parts_digest(&[p(1, "\"ab\"")]), parts_digest(&[p(1, "ab")]));
         assert_ne!(parts_digest(&[p(1, "ab")]), parts_digest(&[p(2, "ab")]));
