@@ -75,6 +75,10 @@ def test_composite_checksum(s3, bucket, algorithm):
     assert got["Body"].read() == b"".join(PARTS)
     # Without ChecksumMode no checksum is sent.
     assert f"Checksum{algorithm}" not in s3.head_object(Bucket=bucket, Key="comp")
+    listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert [(o["Key"], o["ChecksumAlgorithm"], o["ChecksumType"]) for o in listed] == [
+        ("comp", [algorithm], "COMPOSITE")
+    ]
 
 
 @pytest.mark.parametrize("algorithm", ["CRC64NVME", "CRC32", "CRC32C"])
@@ -92,6 +96,9 @@ def test_full_object_checksum(s3, bucket, algorithm):
     assert result["ChecksumType"] == "FULL_OBJECT"
     head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
     assert (head[f"Checksum{algorithm}"], head["ChecksumType"]) == (want, "FULL_OBJECT")
+    listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert [(o["ChecksumAlgorithm"], o["ChecksumType"]) for o in listed] == [([algorithm], "FULL_OBJECT")]
+    assert s3.get_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")["Body"].read() == b"".join(PARTS)
 
 
 def test_crc64nvme_reference_value():

@@ -36,15 +36,24 @@ async fn part(
         .step_by(MIB)
         .map(|at| data.slice(at..(at + MIB).min(data.len())))
         .collect();
-    b.upload_part(bucket, &key(k), id, n, body(chunks), data.len() as u64)
-        .await
-        .unwrap_or_else(|e| panic!("part {n}: {e}"))
+    b.upload_part(
+        bucket,
+        &key(k),
+        id,
+        n,
+        body(chunks),
+        data.len() as u64,
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("part {n}: {e}"))
 }
 
 fn named(p: &PartInfo) -> CompletedPart {
     CompletedPart {
         part_number: p.part_number,
         etag: format!("\"{}\"", p.etag),
+        checksum: None,
     }
 }
 
@@ -75,6 +84,7 @@ pub async fn mpu_round_trip(b: &dyn Backend) {
             ..ContentHeaders::default()
         },
         user_metadata: vec![("origin".into(), "parts é".into())],
+        ..UploadOptions::default()
     };
     let id = b
         .create_multipart_upload(&bucket, &key("a/obj"), options.clone())
@@ -157,7 +167,7 @@ pub async fn mpu_round_trip(b: &dyn Backend) {
     assert_eq!(again.etag, want_etag);
     assert_eq!(
         code(
-            b.upload_part(&bucket, &key("a/obj"), &id, 4, body(vec![]), 0)
+            b.upload_part(&bucket, &key("a/obj"), &id, 4, body(vec![]), 0, None)
                 .await
         ),
         S3ErrorCode::NoSuchUpload
@@ -264,7 +274,7 @@ pub async fn mpu_unknown_and_foreign_ids(b: &dyn Backend) {
     for (k, upload) in [("mine", "0123456789abcdef"), ("other", id.as_str())] {
         assert_eq!(
             code(
-                b.upload_part(&bucket, &key(k), upload, 1, body(vec![]), 0)
+                b.upload_part(&bucket, &key(k), upload, 1, body(vec![]), 0, None)
                     .await
             ),
             S3ErrorCode::NoSuchUpload,

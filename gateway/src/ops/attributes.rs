@@ -49,7 +49,11 @@ fn wanted(req: &S3Request) -> Result<Wanted, S3Error> {
                 "ObjectParts" => &mut w.parts,
                 "StorageClass" => &mut w.storage_class,
                 "ObjectSize" => &mut w.size,
-                _ => return Err(S3Error::invalid_argument("Invalid attribute name specified.")),
+                _ => {
+                    return Err(S3Error::invalid_argument(
+                        "Invalid attribute name specified.",
+                    ))
+                }
             };
             *flag = true;
             any = true;
@@ -71,7 +75,9 @@ fn number_header(req: &S3Request, name: &str, default: u32) -> Result<u32, S3Err
             .to_str()
             .ok()
             .and_then(|v| v.trim().parse::<u32>().ok())
-            .ok_or_else(|| S3Error::invalid_argument(format!("{name} must be a non-negative integer"))),
+            .ok_or_else(|| {
+                S3Error::invalid_argument(format!("{name} must be a non-negative integer"))
+            }),
     }
 }
 
@@ -94,7 +100,9 @@ pub async fn handle_get_object_attributes(
         .await?;
     let mut response = xml_response(document(&meta, &want, marker, max_parts));
     if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(meta.last_modified())) {
-        response.headers_mut().insert(http::header::LAST_MODIFIED, v);
+        response
+            .headers_mut()
+            .insert(http::header::LAST_MODIFIED, v);
     }
     Ok(response)
 }

@@ -21,9 +21,9 @@ use futures_util::StreamExt;
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
 use super::{
-    Backend, ChecksumSource, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
-    GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
-    UploadOptions, UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, ChecksumSource, CompletedPart,
+    GetObjectOutput, GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage,
+    PutOptions, UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::Conditions;
 use crate::error::S3Error;

@@ -29,8 +29,8 @@ pub use multipart::{
     CompletedPart, PartInfo, PartsPage, UploadChecksum, UploadInfo, UploadOptions, UploadsPage,
     UploadsQuery,
 };
-pub use parts::ObjectParts;
 pub use names::{BucketName, ObjectKey};
+pub use parts::ObjectParts;
 
 /// A configuration document stored with a bucket, beside its policy; it
 /// goes when the bucket goes.

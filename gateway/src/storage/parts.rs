@@ -357,11 +357,20 @@ mod tests {
         assert!(ok("CRC64NVME", None).full_object);
         assert_eq!(ok("sha256", Some("COMPOSITE")).algorithm, "SHA256");
         let err = |a: Option<&str>, t| declared_checksum(a, t).unwrap_err().code;
-        assert_eq!(err(Some("SHA1"), Some("FULL_OBJECT")), S3ErrorCode::InvalidRequest);
-        assert_eq!(err(Some("CRC64NVME"), Some("COMPOSITE")), S3ErrorCode::InvalidRequest);
+        assert_eq!(
+            err(Some("SHA1"), Some("FULL_OBJECT")),
+            S3ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            err(Some("CRC64NVME"), Some("COMPOSITE")),
+            S3ErrorCode::InvalidRequest
+        );
         assert_eq!(err(Some("MD5"), None), S3ErrorCode::InvalidRequest);
         assert_eq!(err(None, Some("COMPOSITE")), S3ErrorCode::InvalidRequest);
-        assert_eq!(err(Some("CRC32"), Some("OTHER")), S3ErrorCode::InvalidRequest);
+        assert_eq!(
+            err(Some("CRC32"), Some("OTHER")),
+            S3ErrorCode::InvalidRequest
+        );
         assert_eq!(declared_checksum(None, None).unwrap(), None);
     }
 
@@ -387,7 +396,9 @@ mod tests {
         let parts = [part(1, a, Some(alg)), part(2, b, Some(alg))];
         let asks: Vec<_> = parts.iter().map(|p| asked(p, true)).collect();
         let u = declared_checksum(Some("SHA256"), None).unwrap();
-        let got = completed_checksum(u.as_ref(), &asks, &parts).unwrap().unwrap();
+        let got = completed_checksum(u.as_ref(), &asks, &parts)
+            .unwrap()
+            .unwrap();
         let b64 = base64::engine::general_purpose::STANDARD;
         let raw = |c: &StoredChecksum| b64.decode(&c.value).unwrap();
         let mut cat = raw(parts[0].checksum.as_ref().unwrap());
@@ -401,7 +412,9 @@ mod tests {
         let parts = [part(1, a, Some(alg)), part(2, b, Some(alg))];
         let asks: Vec<_> = parts.iter().map(|p| asked(p, false)).collect();
         let u = declared_checksum(Some("CRC64NVME"), None).unwrap();
-        let got = completed_checksum(u.as_ref(), &asks, &parts).unwrap().unwrap();
+        let got = completed_checksum(u.as_ref(), &asks, &parts)
+            .unwrap()
+            .unwrap();
         assert_eq!(got, sum(alg, b"first partsecond"));
         assert_eq!(checksum_type(&got), "FULL_OBJECT");
         // Declared checksums need parts numbered 1..=N.

@@ -54,9 +54,9 @@ use crate::conditions::{Access, Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
 use crate::storage::{
-    Backend, BucketConfig, ChecksumSource, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
-    GetOptions, ListEntry, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage,
-    PutOptions, UploadOptions, UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, ChecksumSource, CompletedPart,
+    GetObjectOutput, GetOptions, ListEntry, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo,
+    PartsPage, PutOptions, UploadOptions, UploadsPage, UploadsQuery,
 };
 use props::BlobProps;
 pub use settings::{AzureAuth, AzureSettings};

@@ -379,7 +379,12 @@ mod tests {
             sizes: crate::storage::parts::encode_sizes(std::iter::repeat_n(5 << 20, 10_000)),
             checksums: vec!["AAAAAA==".to_owned(); 10_000],
         };
-        let mut m = to_azure(&[("a".into(), "b".into())], &ContentHeaders::default(), None, None);
+        let mut m = to_azure(
+            &[("a".into(), "b".into())],
+            &ContentHeaders::default(),
+            None,
+            None,
+        );
         let kept = add_parts(&mut m, &equal);
         // The sizes fit; 10,000 checksums do not.
         assert_eq!(kept.sizes, equal.sizes);

@@ -16,8 +16,7 @@ use super::super::{header, listxml, props, AzureBackend, Target};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::storage::multipart::{no_such_upload, plausible_upload_id};
 use crate::storage::{
-    Backend, BucketName, ObjectKey, ObjectMeta, PartInfo, StoredChecksum, UploadInfo,
-    UploadOptions,
+    Backend, BucketName, ObjectKey, ObjectMeta, PartInfo, StoredChecksum, UploadInfo, UploadOptions,
 };
 
 pub(super) const UPLOADS: &str = ".blobgate/uploads/";
