@@ -249,3 +249,24 @@ def test_parts_numbered_in_the_completed_object(s3, bucket):
 def test_zlib_reference():
     assert checksum_b64("CRC32", b"abc") == base64.b64encode(struct.pack(">I", zlib.crc32(b"abc"))).decode()
     assert checksum_b64("SHA256", b"abc") == base64.b64encode(hashlib.sha256(b"abc").digest()).decode()
+
+
+def test_upload_part_copy_gets_the_declared_checksum(s3, bucket):
+    """S3 computes a copied part's checksum for an upload that declared one."""
+    src = os.urandom(5 * MiB + 100)
+    s3.put_object(Bucket=bucket, Key="src", Body=src)
+    up = s3.create_multipart_upload(Bucket=bucket, Key="copied", ChecksumAlgorithm="SHA256")["UploadId"]
+    r1 = s3.upload_part_copy(Bucket=bucket, Key="copied", UploadId=up, PartNumber=1,
+                             CopySource={"Bucket": bucket, "Key": "src"}, CopySourceRange=f"bytes=0-{5 * MiB - 1}")
+    first = src[: 5 * MiB]
+    assert r1["CopyPartResult"]["ChecksumSHA256"] == checksum_b64("SHA256", first)
+    r2 = s3.upload_part(Bucket=bucket, Key="copied", UploadId=up, PartNumber=2, Body=b"tail", ChecksumAlgorithm="SHA256")
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="copied", UploadId=up,
+        MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": r1["CopyPartResult"]["ETag"], "ChecksumSHA256": r1["CopyPartResult"]["ChecksumSHA256"]},
+            {"PartNumber": 2, "ETag": r2["ETag"], "ChecksumSHA256": r2["ChecksumSHA256"]},
+        ]},
+    )
+    assert done["ChecksumSHA256"] == composite("SHA256", [first, b"tail"])
+    assert s3.get_object(Bucket=bucket, Key="copied")["Body"].read() == first + b"tail"

@@ -18,11 +18,13 @@ use crate::request::{Gateway, S3Request};
 use crate::storage::multipart::{
     check_order, no_such_upload, plausible_upload_id, MAX_PART_NUMBER, MAX_PART_SIZE,
 };
-use crate::storage::parts::{checksum_type, declared_checksum};
+use crate::storage::parts::{algorithm_of, checksum_type, declared_checksum};
 use crate::storage::{
-    BucketName, CompletedPart, ObjectKey, StoredChecksum, UploadOptions, UploadsQuery,
+    BucketName, ByteStream, ChecksumSource, CompletedPart, ObjectKey, StoredChecksum,
+    UploadOptions, UploadsQuery,
 };
 use crate::xml::{self, XmlWriter};
+use blobgate_auth::{ChecksumAlgorithm, Checksummer};
 
 /// Most parts or uploads one listing page returns.
 const MAX_PAGE: usize = 1000;
@@ -188,10 +190,23 @@ pub async fn handle_upload_part_copy(
         first,
         last: Some(last),
     });
+    // S3 computes a copied part's checksum when the upload declared one.
+    let declared = gateway
+        .backend
+        .list_parts(bucket, key, &id, 0, 0)
+        .await?
+        .checksum;
     let source = read_source(gateway, &src_bucket, &src_key, &meta, range).await?;
+    let (body, checksum) = match declared {
+        Some(c) => {
+            let (body, sum) = checksummed(source.body, algorithm_of(&c.algorithm)?);
+            (body, Some(sum))
+        }
+        None => (source.body, None),
+    };
     let part = gateway
         .backend
-        .upload_part(bucket, key, &id, number, source.body, length, None)
+        .upload_part(bucket, key, &id, number, body, length, checksum)
         .await?;
     let mut x = XmlWriter::new();
     x.open_root("CopyPartResult");
@@ -200,8 +215,43 @@ pub async fn handle_upload_part_copy(
         &iso8601(std::time::UNIX_EPOCH + std::time::Duration::from_millis(part.last_modified_ms)),
     );
     x.elem("ETag", &format!("\"{}\"", part.etag));
+    if let Some(c) = &part.checksum {
+        x.elem(&format!("Checksum{}", c.algorithm), &c.value);
+    }
     x.close("CopyPartResult");
     Ok(xml_response(x.finish()))
+}
+
+/// A body that computes its checksum as it streams; the checksum is in
+/// the source once the body ended cleanly.
+fn checksummed(body: ByteStream, alg: ChecksumAlgorithm) -> (ByteStream, ChecksumSource) {
+    use futures_util::StreamExt;
+    let outcome = blobgate_auth::BodyOutcome::default();
+    let done = outcome.clone();
+    let state = (body, Some(Checksummer::new(alg)), 0u64);
+    let stream = futures_util::stream::unfold(state, move |(mut body, mut sum, mut len)| {
+        let done = done.clone();
+        async move {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    if let Some(s) = sum.as_mut() {
+                        s.update(&chunk);
+                    }
+                    len += chunk.len() as u64;
+                    Some((Ok(chunk), (body, sum, len)))
+                }
+                // A failed body never records a checksum.
+                Some(Err(e)) => Some((Err(e), (body, None, len))),
+                None => {
+                    if let Some(s) = sum.take() {
+                        done.complete_with((alg, s.finish_base64()), len);
+                    }
+                    None
+                }
+            }
+        }
+    });
+    (Box::pin(stream), ChecksumSource(outcome))
 }
 
 /// Parse the CompleteMultipartUpload document.
