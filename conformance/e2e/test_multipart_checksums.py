@@ -270,3 +270,26 @@ def test_upload_part_copy_gets_the_declared_checksum(s3, bucket):
     )
     assert done["ChecksumSHA256"] == composite("SHA256", [first, b"tail"])
     assert s3.get_object(Bucket=bucket, Key="copied")["Body"].read() == first + b"tail"
+
+
+def test_complete_checks_the_expected_object_checksum(s3, bucket):
+    """A Complete may say which object checksum (and type) it expects."""
+    data = [os.urandom(5 * MiB), b"rest"]
+    up, done = upload_parts(s3, bucket, "exp", "CRC64NVME", data, send_part_values=True)
+    whole = checksum_b64("CRC64NVME", b"".join(data))
+
+    def complete(**kw):
+        return s3.complete_multipart_upload(
+            Bucket=bucket, Key="exp", UploadId=up, MultipartUpload={"Parts": done}, **kw
+        )
+
+    with pytest.raises(ClientError) as e:
+        complete(ChecksumCRC64NVME=checksum_b64("CRC64NVME", b"other"), ChecksumType="FULL_OBJECT")
+    assert client_error(e.value) == (400, "BadDigest")
+    with pytest.raises(ClientError) as e:
+        complete(ChecksumType="COMPOSITE")
+    assert client_error(e.value) == (400, "InvalidRequest")
+    # The refusals left the upload open; the right value completes it.
+    result = complete(ChecksumCRC64NVME=whole, ChecksumType="FULL_OBJECT")
+    assert result["ChecksumCRC64NVME"] == whole
+    assert s3.get_object(Bucket=bucket, Key="exp")["Body"].read() == b"".join(data)

@@ -16,9 +16,9 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
 use crate::request::{Gateway, S3Request};
 use crate::storage::multipart::{
-    check_order, no_such_upload, plausible_upload_id, MAX_PART_NUMBER, MAX_PART_SIZE,
+    assemble, check_order, no_such_upload, plausible_upload_id, MAX_PART_NUMBER, MAX_PART_SIZE,
 };
-use crate::storage::parts::{algorithm_of, checksum_type, declared_checksum};
+use crate::storage::parts::{algorithm_of, checksum_type, completed_checksum, declared_checksum};
 use crate::storage::{
     BucketName, ByteStream, ChecksumSource, CompletedPart, ObjectKey, StoredChecksum,
     UploadOptions, UploadsQuery,
@@ -270,15 +270,13 @@ fn completed_parts(doc: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
         if parts.len() == MAX_COMPLETE_PARTS {
             return Err(S3Error::malformed_xml());
         }
-        let checksum = blobgate_auth::ChecksumAlgorithm::ALL
-            .into_iter()
-            .find_map(|alg| {
-                let value = p.child(&format!("Checksum{}", alg.name()))?;
-                Some(StoredChecksum {
-                    algorithm: alg.name().to_owned(),
-                    value: value.text.trim().to_owned(),
-                })
-            });
+        let checksum = ChecksumAlgorithm::ALL.into_iter().find_map(|alg| {
+            let value = p.child(&format!("Checksum{}", alg.name()))?;
+            Some(StoredChecksum {
+                algorithm: alg.name().to_owned(),
+                value: value.text.trim().to_owned(),
+            })
+        });
         parts.push(CompletedPart {
             part_number: number,
             etag: etag.text.trim().to_owned(),
@@ -303,9 +301,20 @@ pub async fn handle_complete_multipart_upload(
     // x-amz-checksum-* on a Complete are the object's checksum the client
     // expects, not the request body's: they must not be checked against it.
     let mut req = req;
-    for alg in blobgate_auth::ChecksumAlgorithm::ALL {
-        req.parts.headers.remove(alg.header_name());
+    let mut expected = None;
+    for alg in ChecksumAlgorithm::ALL {
+        if let Some(v) = req.parts.headers.remove(alg.header_name()) {
+            expected = Some(StoredChecksum {
+                algorithm: alg.name().to_owned(),
+                value: String::from_utf8_lossy(v.as_bytes()).trim().to_owned(),
+            });
+        }
     }
+    let expected_type = req
+        .parts
+        .headers
+        .get("x-amz-checksum-type")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
     let host = req
         .parts
         .headers
@@ -317,6 +326,10 @@ pub async fn handle_complete_multipart_upload(
     let doc = xml::read_body_capped(body).await?;
     let parts = completed_parts(&doc)?;
     check_order(&parts)?;
+    if expected.is_some() || expected_type.is_some() {
+        check_expected_checksum(gateway, (bucket, key, &id), &parts, expected, expected_type)
+            .await?;
+    }
     let meta = gateway
         .backend
         .complete_multipart_upload(bucket, key, &id, &parts, &conditions)
@@ -336,6 +349,63 @@ pub async fn handle_complete_multipart_upload(
     }
     x.close("CompleteMultipartUploadResult");
     Ok(xml_response(x.finish()))
+}
+
+/// The object checksum and checksum type a Complete request says it
+/// expects (`x-amz-checksum-<algorithm>`, `x-amz-checksum-type`), checked
+/// against the upload before anything is committed: a different type is
+/// InvalidRequest, a different value BadDigest. When the upload cannot be
+/// read here (completed meanwhile, a part missing) the backend's Complete
+/// gives the answer.
+async fn check_expected_checksum(
+    gateway: &Gateway,
+    (bucket, key, id): (&BucketName, &ObjectKey, &str),
+    parts: &[CompletedPart],
+    expected: Option<StoredChecksum>,
+    expected_type: Option<String>,
+) -> Result<(), S3Error> {
+    let Ok(page) = gateway
+        .backend
+        .list_parts(bucket, key, id, 0, MAX_PART_NUMBER as usize)
+        .await
+    else {
+        return Ok(());
+    };
+    let declared = page.checksum.as_ref();
+    if let Some(t) = expected_type {
+        let mode = declared.map_or("", |d| d.type_name());
+        if !t.eq_ignore_ascii_case(mode) {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                    if mode.is_empty() { "null" } else { mode }
+                ),
+            ));
+        }
+    }
+    let Some(want) = expected else {
+        return Ok(());
+    };
+    let Ok(assembly) = assemble(parts, &page.parts) else {
+        return Ok(());
+    };
+    let got = completed_checksum(declared, parts, &assembly.parts)?;
+    let bare = |v: &str| v.split_once('-').map_or(v, |(b, _)| b).to_owned();
+    let matches = got.as_ref().is_some_and(|g| {
+        g.algorithm.eq_ignore_ascii_case(&want.algorithm) && bare(&g.value) == bare(&want.value)
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(S3Error::new(
+            S3ErrorCode::BadDigest,
+            format!(
+                "The {} you specified did not match the calculated checksum.",
+                want.algorithm.to_ascii_lowercase()
+            ),
+        ))
+    }
 }
 
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html>
