@@ -137,6 +137,11 @@ def test_needs_get_object_and_get_object_attributes(tmp_path):
             except ClientError as e:
                 outcome = client_error(e)
             assert outcome == (4 if allowed else (403, "AccessDenied")), user
+        # A missing key: AccessDenied without s3:ListBucket, as for GetObject.
+        both = make_s3_client(gw, access_key="both", secret_key=users["both"])
+        with pytest.raises(ClientError) as e:
+            both.get_object_attributes(Bucket=name, Key="missing", ObjectAttributes=["ObjectSize"])
+        assert client_error(e.value) == (403, "AccessDenied")
     finally:
         delete_bucket_fully(root, name)
         stop_gateway(gw)
