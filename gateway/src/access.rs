@@ -750,6 +750,11 @@ mod tests {
                 "s3:PutBucketPolicy",
                 "arn:aws:s3:::b",
             ),
+            (
+                route(Endpoint::GetObjectAttributes, Some("b"), Some("k")),
+                "s3:GetObjectAttributes",
+                "arn:aws:s3:::b/k",
+            ),
         ];
         for (r, action, resource) in cases {
             let a = action_for(&r).unwrap();

@@ -578,6 +578,14 @@ mod tests {
                 None,
             ),
             (
+                Method::GET,
+                "localhost",
+                "/bkt/k?attributes",
+                GetObjectAttributes,
+                Some("bkt"),
+                Some("k"),
+            ),
+            (
                 Method::POST,
                 "localhost",
                 "/bkt/k?uploads",
