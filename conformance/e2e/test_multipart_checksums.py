@@ -9,6 +9,7 @@ those, which a plain `pip install boto3` lacks)."""
 
 import base64
 import hashlib
+import json
 import os
 import struct
 import zlib
@@ -293,3 +294,26 @@ def test_complete_checks_the_expected_object_checksum(s3, bucket):
     result = complete(ChecksumCRC64NVME=whole, ChecksumType="FULL_OBJECT")
     assert result["ChecksumCRC64NVME"] == whole
     assert s3.get_object(Bucket=bucket, Key="exp")["Body"].read() == b"".join(data)
+
+
+def test_aws_cli_multipart_checksum_and_part_reads(aws, s3, bucket, tmp_path):
+    """`aws s3 cp --checksum-algorithm SHA256` of a multipart-sized file, then
+    `s3api head-object` with --checksum-mode and --part-number."""
+    data = os.urandom(9 * MiB)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    aws("s3", "cp", str(src), f"s3://{bucket}/big.bin", "--checksum-algorithm", "SHA256", config="default")
+    head = json.loads(
+        aws("s3api", "head-object", "--bucket", bucket, "--key", "big.bin", "--checksum-mode", "ENABLED").stdout
+    )
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].endswith('-2"')  # the CLI's 8 MiB parts
+    parts = [data[: 8 * MiB], data[8 * MiB :]]
+    assert (head["ChecksumSHA256"], head["ChecksumType"]) == (composite("SHA256", parts), "COMPOSITE")
+    part = json.loads(
+        aws("s3api", "head-object", "--bucket", bucket, "--key", "big.bin", "--part-number", "2").stdout
+    )
+    assert (part["ContentLength"], part["PartsCount"]) == (len(parts[1]), 2)
+    out = tmp_path / "back.bin"
+    aws("s3", "cp", f"s3://{bucket}/big.bin", str(out))
+    assert out.read_bytes() == data
