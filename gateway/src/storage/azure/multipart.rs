@@ -11,7 +11,7 @@
 //!   (`bgu_initiated`), so ListMultipartUploads is one listing.
 //! - `.blobgate/parts/<id>/<part, 5 digits>`: one empty blob per part whose
 //!   metadata is the part record: size, MD5, the nonce of the attempt that
-//!   wrote it and its block count (`bgp_*`). Writing the record is what
+//!   wrote it, its block count and its verified checksum, if any (`bgp_*`). Writing the record is what
 //!   makes a part exist; a new upload of that part number replaces it.
 //!   ListParts and Complete read all records with one listing per 5000.
 //! - `.blobgate/completed/<id>`: written after a successful Complete, with
@@ -46,8 +46,10 @@
 //! Complete reads the marker and the records, checks the part list
 //! (`multipart::assemble`), then commits ONE Put Block List on the target
 //! blob: the parts' block ids in order, the headers and metadata from
-//! Create, the final `md5-N` ETag (`bg_etag`) and the upload id
-//! (`bg_upload`), under the client's conditions, which Azure enforces on
+//! Create, the final `md5-N` ETag (`bg_etag`), the upload id
+//! (`bg_upload`), the object's checksum (`bgc_*`) and its part layout
+//! (`props::add_parts`: part sizes, and part checksums, within Azure's
+//! 8 KiB of metadata), under the client's conditions, which Azure enforces on
 //! the Azure ETag in the same request. Then the completion record is
 //! written and the marker and records are removed (best effort).
 //!
