@@ -89,6 +89,10 @@ def test_full_object_checksum(s3, bucket, algorithm):
     up, done = upload_parts(s3, bucket, "full", algorithm, PARTS, kind, send_part_values=True)
     listed = s3.list_parts(Bucket=bucket, Key="full", UploadId=up)
     assert (listed["ChecksumAlgorithm"], listed["ChecksumType"]) == (algorithm, "FULL_OBJECT")
+    uploads = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [(u["UploadId"], u["ChecksumAlgorithm"], u["ChecksumType"]) for u in uploads] == [
+        (up, algorithm, "FULL_OBJECT")
+    ]
     result = s3.complete_multipart_upload(
         Bucket=bucket, Key="full", UploadId=up, MultipartUpload={"Parts": done}
     )

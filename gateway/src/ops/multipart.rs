@@ -545,6 +545,10 @@ pub async fn handle_list_multipart_uploads(
         write_initiator(&mut x, &req.verified.access_key);
         x.elem("StorageClass", "STANDARD");
         x.elem("Initiated", &iso8601(millis(u.initiated_ms)));
+        if let Some(c) = &u.checksum {
+            x.elem("ChecksumAlgorithm", &c.algorithm);
+            x.elem("ChecksumType", c.type_name());
+        }
         x.close("Upload");
     }
     for cp in &page.common_prefixes {

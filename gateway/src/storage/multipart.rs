@@ -60,6 +60,8 @@ pub struct UploadInfo {
     pub upload_id: String,
     /// Milliseconds since the Unix epoch.
     pub initiated_ms: u64,
+    /// The checksum the upload declared.
+    pub checksum: Option<UploadChecksum>,
 }
 
 /// One stored part.
@@ -361,6 +363,7 @@ mod tests {
             key: key.into(),
             upload_id: id.into(),
             initiated_ms: t,
+            checksum: None,
         }
     }
 

@@ -102,8 +102,8 @@ use crate::storage::{
 };
 use records::{
     check_upload_id, completion_name, marker_name, parse_upload, part_name, Completion, Marker,
-    PartRecord, META_BLOCKS, META_CHECKSUM, META_INITIATED, META_KEY, META_MD5, META_NONCE,
-    META_SIZE, UPLOADS,
+    PartRecord, META_BLOCKS, META_CHECKSUM, META_DECLARED, META_INITIATED, META_KEY, META_MD5,
+    META_NONCE, META_SIZE, UPLOADS,
 };
 
 /// Most blocks a part is cut into: 50,000 committed blocks per blob over
@@ -260,13 +260,19 @@ impl AzureBackend {
             initiated_ms: props::now_ms(),
             options,
         };
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             (
                 META_KEY.to_owned(),
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_str()),
             ),
             (META_INITIATED.to_owned(), marker.initiated_ms.to_string()),
         ]);
+        if let Some(c) = &marker.options.checksum {
+            metadata.insert(
+                META_DECLARED.to_owned(),
+                format!("{}:{}", c.algorithm, c.type_name()),
+            );
+        }
         let body = serde_json::to_vec(&marker).map_err(S3Error::internal)?;
         self.write_record(bucket, &marker_name(&id), body.into(), metadata)
             .await?;

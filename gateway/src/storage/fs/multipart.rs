@@ -381,6 +381,7 @@ impl FsBackend {
                     key: record.key,
                     upload_id,
                     initiated_ms: record.initiated_ms,
+                    checksum: record.options.checksum,
                 })
                 .collect();
             Ok(page_uploads(all, &query))

@@ -27,6 +27,8 @@ const COMPLETED: &str = ".blobgate/completed/";
 // (`props`) does not know back as foreign metadata, lower-cased.
 pub(super) const META_KEY: &str = "bgu_key";
 pub(super) const META_INITIATED: &str = "bgu_initiated";
+/// The declared checksum: `ALGORITHM` or `ALGORITHM:FULL_OBJECT`.
+pub(super) const META_DECLARED: &str = "bgu_checksum";
 pub(super) const META_SIZE: &str = "bgp_size";
 pub(super) const META_MD5: &str = "bgp_md5";
 pub(super) const META_NONCE: &str = "bgp_nonce";
@@ -140,10 +142,18 @@ pub(super) fn parse_upload(name: &str, meta: &ObjectMeta) -> Option<UploadInfo> 
     let initiated_ms = field(meta, META_INITIATED)
         .and_then(|v| v.parse().ok())
         .unwrap_or(meta.last_modified_ms);
+    let checksum = field(meta, META_DECLARED).map(|v| {
+        let (algorithm, kind) = v.split_once(':').unwrap_or((v, ""));
+        crate::storage::UploadChecksum {
+            algorithm: algorithm.to_owned(),
+            full_object: kind == "FULL_OBJECT",
+        }
+    });
     Some(UploadInfo {
         key: String::from_utf8(key).ok()?,
         upload_id: id.to_owned(),
         initiated_ms,
+        checksum,
     })
 }
 
