@@ -7,9 +7,11 @@
 //! are run-length encoded (`SIZE` or `SIZExCOUNT`, comma separated): SDKs
 //! cut objects into equal parts, so 10,000 parts usually take a few bytes,
 //! which matters on Azure, where all of a blob's metadata must fit in 8 KiB.
-//! Part N is the N-th part of the completed object (S3 numbers the parts
-//! of a completed object 1..=count, whatever numbers they were uploaded
-//! with).
+//! Part N is the N-th part of the completed object, in completion order:
+//! transfer managers read parts 1..=`x-amz-mp-parts-count`, and with
+//! checksums S3 requires parts numbered 1..=N anyway; parts completed
+//! with gaps in their numbers (allowed without checksums) are counted
+//! without the gaps.
 //!
 //! Checksum rules (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html>):
 //! an upload that declared an algorithm takes only parts that carry a
