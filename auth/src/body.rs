@@ -48,6 +48,16 @@ impl BodyOutcome {
     pub fn is_complete(&self) -> bool {
         self.inner.get().is_some()
     }
+
+    /// Record the outcome of a body the server itself checksummed as it
+    /// streamed (a copied part), once it ended cleanly. A second call
+    /// changes nothing.
+    pub fn complete_with(&self, checksum: (ChecksumAlgorithm, String), decoded_len: u64) {
+        let _ = self.inner.set(Outcome {
+            checksum: Some(checksum),
+            decoded_len,
+        });
+    }
 }
 
 impl fmt::Debug for BodyOutcome {

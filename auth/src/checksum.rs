@@ -10,6 +10,10 @@ use sha1::Digest as _;
 
 use crate::error::AuthError;
 
+mod combine;
+
+pub use combine::{composite_of, CrcCombiner};
+
 /// A checksum algorithm S3 supports for `x-amz-checksum-*`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChecksumAlgorithm {
@@ -82,7 +86,7 @@ impl ChecksumAlgorithm {
     }
 
     /// Decode a base64 checksum value, checking its length for this algorithm.
-    pub(crate) fn decode_value(&self, value: &str) -> Result<Vec<u8>, AuthError> {
+    pub fn decode_value(&self, value: &str) -> Result<Vec<u8>, AuthError> {
         let invalid = || {
             AuthError::InvalidRequest(format!(
                 "Value for {} header is invalid.",

@@ -45,7 +45,7 @@ mod test_support;
 mod users;
 
 pub use body::{stored_content_encoding, verify_body, BodyOutcome, VerifyingBody};
-pub use checksum::{ChecksumAlgorithm, Checksummer};
+pub use checksum::{composite_of, ChecksumAlgorithm, Checksummer, CrcCombiner};
 pub use credentials::{CredentialStore, StaticCredentials};
 pub use error::AuthError;
 pub use policy::{

@@ -56,7 +56,8 @@ macro_rules! for_each_case {
             mpu_abort_keeps_object,
             mpu_unknown_and_foreign_ids,
             mpu_list_uploads,
-            mpu_parallel_parts
+            mpu_parallel_parts,
+            mpu_checksums_and_parts
         );
     };
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 use blobgate::conditions::{Conditions, EtagCondition};
 use blobgate::error::S3ErrorCode;
 use blobgate::storage::{
-    Backend, CompletedPart, ContentHeaders, ObjectMeta, PartInfo, UploadOptions, UploadsQuery,
+    Backend, ChecksumSource, CompletedPart, ContentHeaders, ObjectMeta, PartInfo, StoredChecksum,
+    UploadChecksum, UploadOptions, UploadsQuery,
 };
+use blobgate_auth::{ChecksumAlgorithm, Checksummer};
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
@@ -36,15 +38,24 @@ async fn part(
         .step_by(MIB)
         .map(|at| data.slice(at..(at + MIB).min(data.len())))
         .collect();
-    b.upload_part(bucket, &key(k), id, n, body(chunks), data.len() as u64)
-        .await
-        .unwrap_or_else(|e| panic!("part {n}: {e}"))
+    b.upload_part(
+        bucket,
+        &key(k),
+        id,
+        n,
+        body(chunks),
+        data.len() as u64,
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("part {n}: {e}"))
 }
 
 fn named(p: &PartInfo) -> CompletedPart {
     CompletedPart {
         part_number: p.part_number,
         etag: format!("\"{}\"", p.etag),
+        checksum: None,
     }
 }
 
@@ -76,6 +87,7 @@ pub async fn mpu_round_trip(b: &dyn Backend) {
         },
         user_metadata: vec![("origin".into(), "parts é".into())],
         tags: vec![("run".into(), "42".into())],
+        ..UploadOptions::default()
     };
     let id = b
         .create_multipart_upload(&bucket, &key("a/obj"), options.clone())
@@ -163,7 +175,7 @@ pub async fn mpu_round_trip(b: &dyn Backend) {
     assert_eq!(again.etag, want_etag);
     assert_eq!(
         code(
-            b.upload_part(&bucket, &key("a/obj"), &id, 4, body(vec![]), 0)
+            b.upload_part(&bucket, &key("a/obj"), &id, 4, body(vec![]), 0, None)
                 .await
         ),
         S3ErrorCode::NoSuchUpload
@@ -270,7 +282,7 @@ pub async fn mpu_unknown_and_foreign_ids(b: &dyn Backend) {
     for (k, upload) in [("mine", "0123456789abcdef"), ("other", id.as_str())] {
         assert_eq!(
             code(
-                b.upload_part(&bucket, &key(k), upload, 1, body(vec![]), 0)
+                b.upload_part(&bucket, &key(k), upload, 1, body(vec![]), 0, None)
                     .await
             ),
             S3ErrorCode::NoSuchUpload,
@@ -406,4 +418,127 @@ pub async fn mpu_sweep_removes_old_uploads(b: &dyn Backend) {
         code(b.list_parts(&bucket, &key("k"), &id, 0, 10).await),
         S3ErrorCode::NoSuchUpload
     );
+}
+
+/// A part's verified checksum, as the request body check hands it over.
+fn verified(alg: ChecksumAlgorithm, data: &[u8]) -> (ChecksumSource, StoredChecksum) {
+    let mut c = Checksummer::new(alg);
+    c.update(data);
+    let value = c.finish_base64();
+    let outcome = blobgate_auth::BodyOutcome::default();
+    outcome.complete_with((alg, value.clone()), data.len() as u64);
+    let stored = StoredChecksum {
+        algorithm: alg.name().to_owned(),
+        value,
+    };
+    (ChecksumSource(outcome), stored)
+}
+
+/// An upload that declared a checksum: parts must carry it, keep it and
+/// list it; Complete computes the composite checksum and the object keeps
+/// its part sizes and checksums.
+pub async fn mpu_checksums_and_parts(b: &dyn Backend) {
+    let bucket = new_bucket(b, "mpusum").await;
+    let declared = UploadChecksum {
+        algorithm: "SHA256".into(),
+        full_object: false,
+    };
+    let options = UploadOptions {
+        checksum: Some(declared.clone()),
+        ..UploadOptions::default()
+    };
+    let k = key("sum");
+    let id = b
+        .create_multipart_upload(&bucket, &k, options)
+        .await
+        .unwrap();
+    let (first, last) = (data(1, 5 * MIB), data(2, 100));
+    let refused = b
+        .upload_part(
+            &bucket,
+            &k,
+            &id,
+            1,
+            body(vec![first.clone()]),
+            first.len() as u64,
+            None,
+        )
+        .await;
+    assert_eq!(code(refused), S3ErrorCode::InvalidRequest);
+    let (crc, _) = verified(ChecksumAlgorithm::Crc32, &first);
+    let refused = b
+        .upload_part(
+            &bucket,
+            &k,
+            &id,
+            1,
+            body(vec![first.clone()]),
+            first.len() as u64,
+            Some(crc),
+        )
+        .await;
+    assert_eq!(code(refused), S3ErrorCode::InvalidRequest);
+    let mut named_parts = Vec::new();
+    let mut raw_sums = Vec::new();
+    for (n, d) in [(1, &first), (2, &last)] {
+        let (source, stored) = verified(ChecksumAlgorithm::Sha256, d);
+        let p = b
+            .upload_part(
+                &bucket,
+                &k,
+                &id,
+                n,
+                body(vec![d.clone()]),
+                d.len() as u64,
+                Some(source),
+            )
+            .await
+            .unwrap();
+        assert_eq!(p.checksum.as_ref(), Some(&stored));
+        let mut c = Checksummer::new(ChecksumAlgorithm::Sha256);
+        c.update(d);
+        raw_sums.extend(c.finish_bytes());
+        named_parts.push(CompletedPart {
+            checksum: Some(stored),
+            ..named(&p)
+        });
+    }
+    let page = b.list_parts(&bucket, &k, &id, 0, 10).await.unwrap();
+    assert_eq!(page.checksum, Some(declared));
+    assert_eq!(
+        page.parts
+            .iter()
+            .map(|p| p.checksum.clone())
+            .collect::<Vec<_>>(),
+        named_parts
+            .iter()
+            .map(|p| p.checksum.clone())
+            .collect::<Vec<_>>()
+    );
+    let meta = b
+        .complete_multipart_upload(&bucket, &k, &id, &named_parts, &Conditions::default())
+        .await
+        .unwrap();
+    let mut composite = Checksummer::new(ChecksumAlgorithm::Sha256);
+    composite.update(&raw_sums);
+    let want = format!("{}-2", composite.finish_base64());
+    assert_eq!(
+        meta.checksum.as_ref().map(|c| c.value.as_str()),
+        Some(want.as_str())
+    );
+    let head = b
+        .head_object(&bucket, &k, &Conditions::default())
+        .await
+        .unwrap();
+    assert_eq!(head.checksum, meta.checksum);
+    let parts = head.parts.expect("a multipart object keeps its parts");
+    assert_eq!(parts.count(), Some(2));
+    assert_eq!(parts.part(2), Some((5 * MIB as u64, 100)));
+    assert_eq!(
+        parts.checksum(2),
+        named_parts[1].checksum.as_ref().map(|c| c.value.as_str())
+    );
+    // A single PUT has no parts.
+    let single = put(b, &bucket, "single", b"x").await;
+    assert_eq!(single.parts, None);
 }

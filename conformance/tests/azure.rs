@@ -191,7 +191,7 @@ mod multipart {
         data: &Bytes,
     ) -> PartInfo {
         let info = b
-            .upload_part(bucket, &key(k), id, n, body(data), data.len() as u64)
+            .upload_part(bucket, &key(k), id, n, body(data), data.len() as u64, None)
             .await
             .unwrap();
         assert_eq!(info.etag, hex::encode(Md5::digest(data)));
@@ -205,6 +205,7 @@ mod multipart {
             .map(|p| CompletedPart {
                 part_number: p.part_number,
                 etag: format!("\"{}\"", p.etag),
+                checksum: None,
             })
             .collect()
     }
@@ -247,6 +248,7 @@ mod multipart {
             },
             user_metadata: vec![("colour".into(), "blue".into())],
             tags: Vec::new(),
+            ..UploadOptions::default()
         };
         let id = b
             .create_multipart_upload(&bucket, &key("dir/big"), options)
@@ -473,7 +475,7 @@ mod multipart {
         let d = data(10, 1);
         assert_eq!(
             code(
-                b.upload_part(&bucket, &key("k"), &id, 1, body(&d), 10)
+                b.upload_part(&bucket, &key("k"), &id, 1, body(&d), 10, None)
                     .await
             ),
             S3ErrorCode::NoSuchUpload
@@ -591,7 +593,7 @@ mod multipart {
         for (sent, announced) in [(MIB, 2 * MIB), (2 * MIB, MIB), (MIB, 50 * MIB)] {
             let d = data(sent, 3);
             let err = b
-                .upload_part(&bucket, &key("k"), &id, 1, body(&d), announced as u64)
+                .upload_part(&bucket, &key("k"), &id, 1, body(&d), announced as u64, None)
                 .await
                 .unwrap_err();
             assert_eq!(
@@ -643,7 +645,7 @@ mod multipart {
         let d = data(10, 1);
         for (k, upload) in [("other", id.as_str()), ("k", "0123abcd"), ("k", "../x")] {
             let code = b
-                .upload_part(&bucket, &key(k), upload, 1, body(&d), 10)
+                .upload_part(&bucket, &key(k), upload, 1, body(&d), 10, None)
                 .await
                 .unwrap_err()
                 .code;

@@ -224,12 +224,13 @@ async fn writes_through_the_cache_are_seen_at_once() {
         .await
         .unwrap();
     let part = cached
-        .upload_part(&b, &k("k"), &id, 1, one(b"three"), 5)
+        .upload_part(&b, &k("k"), &id, 1, one(b"three"), 5, None)
         .await
         .unwrap();
     let done = blobgate::storage::CompletedPart {
         part_number: 1,
         etag: part.etag,
+        checksum: None,
     };
     cached
         .complete_multipart_upload(&b, &k("k"), &id, &[done], &Conditions::default())

@@ -87,12 +87,14 @@ async fn one_part_upload(
             1,
             blobgate_conformance::body(vec![data]),
             size as u64,
+            None,
         )
         .await
         .unwrap();
     let parts = vec![CompletedPart {
         part_number: 1,
         etag: part.etag,
+        checksum: None,
     }];
     (id, parts)
 }

@@ -453,6 +453,7 @@ impl AccessControl {
             Endpoint::GetObject
             | Endpoint::HeadObject
             | Endpoint::SelectObjectContent
+            | Endpoint::GetObjectAttributes
             | Endpoint::GetObjectAcl
             | Endpoint::PutObjectAcl
             | Endpoint::GetObjectTagging
@@ -462,18 +463,21 @@ impl AccessControl {
             }
             _ => None,
         };
-        // A write that tags its object also needs s3:PutObjectTagging, as
-        // on AWS.
-        let tagging = (route.endpoint != Endpoint::PutObjectTagging
+        // Some operations need a second action, as on AWS: a write that
+        // tags its object s3:PutObjectTagging; GetObjectAttributes
+        // s3:GetObject (and its own)
+        // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html>.
+        let tags_object = route.endpoint != Endpoint::PutObjectTagging
             && context
                 .request_object_tags
                 .as_ref()
-                .is_some_and(|t| !t.is_empty()))
-        .then(|| Action {
-            action: "s3:PutObjectTagging",
-            resource: action.resource.clone(),
-        });
-        let allowed = self
+                .is_some_and(|t| !t.is_empty());
+        let second = match route.endpoint {
+            Endpoint::GetObjectAttributes => Some("s3:GetObject"),
+            _ if tags_object => Some("s3:PutObjectTagging"),
+            _ => None,
+        };
+        if !self
             .allows(
                 backend,
                 caller,
@@ -482,19 +486,30 @@ impl AccessControl {
                 tagged_object.as_ref(),
                 context.clone(),
             )
-            .await?;
-        let tagging_allowed = match &tagging {
-            Some(tagging) if allowed => {
-                self.allows(backend, caller, tagging, bucket.as_ref(), None, context)
-                    .await?
-            }
-            _ => true,
-        };
-        if allowed && tagging_allowed {
-            Ok(())
-        } else {
-            Err(access_denied())
+            .await?
+        {
+            return Err(access_denied());
         }
+        if let Some(second) = second {
+            let second = Action {
+                action: second,
+                resource: action.resource.clone(),
+            };
+            if !self
+                .allows(
+                    backend,
+                    caller,
+                    &second,
+                    bucket.as_ref(),
+                    tagged_object.as_ref(),
+                    context,
+                )
+                .await?
+            {
+                return Err(access_denied());
+            }
+        }
+        Ok(())
     }
 
     /// What a missing key looks like to `caller`: as in S3, a caller who may
@@ -733,6 +748,8 @@ pub fn action_for(route: &Route) -> Option<Action> {
         Endpoint::GetObjectTagging => on_object("s3:GetObjectTagging"),
         Endpoint::PutObjectTagging => on_object("s3:PutObjectTagging"),
         Endpoint::DeleteObjectTagging => on_object("s3:DeleteObjectTagging"),
+        // It needs s3:GetObject too (checked in `check`), as AWS documents.
+        Endpoint::GetObjectAttributes => on_object("s3:GetObjectAttributes"),
         Endpoint::PutObjectAcl => on_object("s3:PutObjectAcl"),
         Endpoint::PutBucketPolicy => on_bucket("s3:PutBucketPolicy"),
         Endpoint::DeleteBucketPolicy => on_bucket("s3:DeleteBucketPolicy"),
@@ -828,6 +845,11 @@ mod tests {
                 route(Endpoint::PutBucketPolicy, Some("b"), None),
                 "s3:PutBucketPolicy",
                 "arn:aws:s3:::b",
+            ),
+            (
+                route(Endpoint::GetObjectAttributes, Some("b"), Some("k")),
+                "s3:GetObjectAttributes",
+                "arn:aws:s3:::b/k",
             ),
         ];
         for (r, action, resource) in cases {

@@ -52,6 +52,7 @@ pub enum Endpoint {
     DeleteObjectTagging,
     /// Browser-based upload: `POST /bucket` with an HTML form.
     PostObject,
+    GetObjectAttributes,
     /// A known S3 operation this gateway does not serve (yet).
     NotImplemented(&'static str),
 }
@@ -88,6 +89,7 @@ impl Endpoint {
             Endpoint::PutObjectTagging => "PutObjectTagging",
             Endpoint::DeleteObjectTagging => "DeleteObjectTagging",
             Endpoint::PostObject => "PostObject",
+            Endpoint::GetObjectAttributes => "GetObjectAttributes",
             Endpoint::PutBucketPolicy => "PutBucketPolicy",
             Endpoint::DeleteBucketPolicy => "DeleteBucketPolicy",
             Endpoint::SelectObjectContent => "SelectObjectContent",
@@ -307,6 +309,7 @@ pub fn route(
                 (Method::GET, Some("ObjectTagging")) => Endpoint::GetObjectTagging,
                 (Method::PUT, Some("ObjectTagging")) => Endpoint::PutObjectTagging,
                 (Method::DELETE, Some("ObjectTagging")) => Endpoint::DeleteObjectTagging,
+                (Method::GET, Some("ObjectAttributes")) => Endpoint::GetObjectAttributes,
                 (Method::POST, Some("CreateMultipartUpload")) => Endpoint::CreateMultipartUpload,
                 (Method::PUT, Some("MultipartUpload")) if has_copy_source => {
                     Endpoint::UploadPartCopy
@@ -585,6 +588,14 @@ mod tests {
                 GetBucketPolicyStatus,
                 Some("bkt"),
                 None,
+            ),
+            (
+                Method::GET,
+                "localhost",
+                "/bkt/k?attributes",
+                GetObjectAttributes,
+                Some("bkt"),
+                Some("k"),
             ),
             (
                 Method::POST,

@@ -387,7 +387,10 @@ async fn serve_request(
     }
     let reads_object = matches!(
         route.endpoint,
-        Endpoint::GetObject | Endpoint::HeadObject | Endpoint::SelectObjectContent
+        Endpoint::GetObject
+            | Endpoint::HeadObject
+            | Endpoint::SelectObjectContent
+            | Endpoint::GetObjectAttributes
     );
     // Kept to decide what a missing key looks like to a non-root reader.
     let caller = (reads_object && !gateway.access.is_root(&verified))

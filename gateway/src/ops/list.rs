@@ -176,7 +176,7 @@ impl Common {
             x.elem("Size", &entry.meta.size.to_string());
             if let Some(c) = &entry.meta.checksum {
                 x.elem("ChecksumAlgorithm", &c.algorithm);
-                x.elem("ChecksumType", "FULL_OBJECT");
+                x.elem("ChecksumType", crate::storage::parts::checksum_type(c));
             }
             x.elem("StorageClass", "STANDARD");
             if let Some(owner) = owner {

@@ -2,6 +2,7 @@
 //! operations (`handle_get_object` for GetObject).
 
 pub mod acl;
+pub mod attributes;
 pub mod bucket;
 pub mod copy;
 pub mod cors;
@@ -10,6 +11,7 @@ pub mod health;
 pub mod list;
 pub mod multipart;
 pub mod object;
+pub mod part_read;
 pub mod policy;
 pub mod post;
 pub mod select;
@@ -87,6 +89,9 @@ pub async fn dispatch(
         }
         Endpoint::DeleteObjectTagging => {
             tagging::handle_delete_object_tagging(gateway, &bucket()?, &key()?, &req).await
+        }
+        Endpoint::GetObjectAttributes => {
+            attributes::handle_get_object_attributes(gateway, &bucket()?, &key()?, &req).await
         }
         Endpoint::HeadBucket => bucket::handle_head_bucket(gateway, &bucket()?).await,
         Endpoint::DeleteBucket => bucket::handle_delete_bucket(gateway, &bucket()?).await,

@@ -16,10 +16,15 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
 use crate::request::{Gateway, S3Request};
 use crate::storage::multipart::{
-    check_order, no_such_upload, plausible_upload_id, MAX_PART_NUMBER, MAX_PART_SIZE,
+    assemble, check_order, no_such_upload, plausible_upload_id, MAX_PART_NUMBER, MAX_PART_SIZE,
 };
-use crate::storage::{BucketName, CompletedPart, ObjectKey, UploadOptions, UploadsQuery};
+use crate::storage::parts::{algorithm_of, checksum_type, completed_checksum, declared_checksum};
+use crate::storage::{
+    BucketName, ByteStream, ChecksumSource, CompletedPart, ObjectKey, StoredChecksum,
+    UploadOptions, UploadsQuery,
+};
 use crate::xml::{self, XmlWriter};
+use blobgate_auth::{ChecksumAlgorithm, Checksummer};
 
 /// Most parts or uploads one listing page returns.
 const MAX_PAGE: usize = 1000;
@@ -70,10 +75,16 @@ pub async fn handle_create_multipart_upload(
     req: &S3Request,
 ) -> Result<Response<ResponseBody>, S3Error> {
     let headers = &req.parts.headers;
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let checksum = declared_checksum(
+        text("x-amz-checksum-algorithm"),
+        text("x-amz-checksum-type"),
+    )?;
     let options = UploadOptions {
         headers: content_headers(headers),
         user_metadata: user_metadata(headers)?,
         tags: super::tagging::header_tags(headers)?,
+        checksum: checksum.clone(),
     };
     let id = gateway
         .backend
@@ -85,7 +96,19 @@ pub async fn handle_create_multipart_upload(
     x.elem("Key", key.as_str());
     x.elem("UploadId", &id);
     x.close("InitiateMultipartUploadResult");
-    Ok(xml_response(x.finish()))
+    let mut response = xml_response(x.finish());
+    if let Some(c) = &checksum {
+        let h = response.headers_mut();
+        for (name, value) in [
+            ("x-amz-checksum-algorithm", c.algorithm.as_str()),
+            ("x-amz-checksum-type", c.type_name()),
+        ] {
+            if let Ok(v) = http::HeaderValue::from_str(value) {
+                h.insert(name, v);
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html>
@@ -98,13 +121,16 @@ pub async fn handle_upload_part(
     let number = part_number(&req)?;
     let id = upload_id(&req)?;
     let length = required_length(&req)?;
-    let (body, _) = request_body(gateway, req)?;
+    let (body, checksum) = request_body(gateway, req)?;
     let part = gateway
         .backend
-        .upload_part(bucket, key, &id, number, body, length)
+        .upload_part(bucket, key, &id, number, body, length, Some(checksum))
         .await?;
     let mut response = empty_response(StatusCode::OK);
     set_etag(response.headers_mut(), &part.etag);
+    if let Some(c) = &part.checksum {
+        set_checksum(response.headers_mut(), c);
+    }
     Ok(response)
 }
 
@@ -165,10 +191,23 @@ pub async fn handle_upload_part_copy(
         first,
         last: Some(last),
     });
+    // S3 computes a copied part's checksum when the upload declared one.
+    let declared = gateway
+        .backend
+        .list_parts(bucket, key, &id, 0, 0)
+        .await?
+        .checksum;
     let source = read_source(gateway, &src_bucket, &src_key, &meta, range).await?;
+    let (body, checksum) = match declared {
+        Some(c) => {
+            let (body, sum) = checksummed(source.body, algorithm_of(&c.algorithm)?);
+            (body, Some(sum))
+        }
+        None => (source.body, None),
+    };
     let part = gateway
         .backend
-        .upload_part(bucket, key, &id, number, source.body, length)
+        .upload_part(bucket, key, &id, number, body, length, checksum)
         .await?;
     let mut x = XmlWriter::new();
     x.open_root("CopyPartResult");
@@ -177,8 +216,43 @@ pub async fn handle_upload_part_copy(
         &iso8601(std::time::UNIX_EPOCH + std::time::Duration::from_millis(part.last_modified_ms)),
     );
     x.elem("ETag", &format!("\"{}\"", part.etag));
+    if let Some(c) = &part.checksum {
+        x.elem(&format!("Checksum{}", c.algorithm), &c.value);
+    }
     x.close("CopyPartResult");
     Ok(xml_response(x.finish()))
+}
+
+/// A body that computes its checksum as it streams; the checksum is in
+/// the source once the body ended cleanly.
+fn checksummed(body: ByteStream, alg: ChecksumAlgorithm) -> (ByteStream, ChecksumSource) {
+    use futures_util::StreamExt;
+    let outcome = blobgate_auth::BodyOutcome::default();
+    let done = outcome.clone();
+    let state = (body, Some(Checksummer::new(alg)), 0u64);
+    let stream = futures_util::stream::unfold(state, move |(mut body, mut sum, mut len)| {
+        let done = done.clone();
+        async move {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    if let Some(s) = sum.as_mut() {
+                        s.update(&chunk);
+                    }
+                    len += chunk.len() as u64;
+                    Some((Ok(chunk), (body, sum, len)))
+                }
+                // A failed body never records a checksum.
+                Some(Err(e)) => Some((Err(e), (body, None, len))),
+                None => {
+                    if let Some(s) = sum.take() {
+                        done.complete_with((alg, s.finish_base64()), len);
+                    }
+                    None
+                }
+            }
+        }
+    });
+    (Box::pin(stream), ChecksumSource(outcome))
 }
 
 /// Parse the CompleteMultipartUpload document.
@@ -197,9 +271,17 @@ fn completed_parts(doc: &[u8]) -> Result<Vec<CompletedPart>, S3Error> {
         if parts.len() == MAX_COMPLETE_PARTS {
             return Err(S3Error::malformed_xml());
         }
+        let checksum = ChecksumAlgorithm::ALL.into_iter().find_map(|alg| {
+            let value = p.child(&format!("Checksum{}", alg.name()))?;
+            Some(StoredChecksum {
+                algorithm: alg.name().to_owned(),
+                value: value.text.trim().to_owned(),
+            })
+        });
         parts.push(CompletedPart {
             part_number: number,
             etag: etag.text.trim().to_owned(),
+            checksum,
         });
     }
     if parts.is_empty() {
@@ -217,6 +299,23 @@ pub async fn handle_complete_multipart_upload(
 ) -> Result<Response<ResponseBody>, S3Error> {
     let id = upload_id(&req)?;
     let conditions = Conditions::from_headers(&req.parts.headers);
+    // x-amz-checksum-* on a Complete are the object's checksum the client
+    // expects, not the request body's: they must not be checked against it.
+    let mut req = req;
+    let mut expected = None;
+    for alg in ChecksumAlgorithm::ALL {
+        if let Some(v) = req.parts.headers.remove(alg.header_name()) {
+            expected = Some(StoredChecksum {
+                algorithm: alg.name().to_owned(),
+                value: String::from_utf8_lossy(v.as_bytes()).trim().to_owned(),
+            });
+        }
+    }
+    let expected_type = req
+        .parts
+        .headers
+        .get("x-amz-checksum-type")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
     let host = req
         .parts
         .headers
@@ -228,6 +327,10 @@ pub async fn handle_complete_multipart_upload(
     let doc = xml::read_body_capped(body).await?;
     let parts = completed_parts(&doc)?;
     check_order(&parts)?;
+    if expected.is_some() || expected_type.is_some() {
+        check_expected_checksum(gateway, (bucket, key, &id), &parts, expected, expected_type)
+            .await?;
+    }
     let meta = gateway
         .backend
         .complete_multipart_upload(bucket, key, &id, &parts, &conditions)
@@ -241,8 +344,69 @@ pub async fn handle_complete_multipart_upload(
     x.elem("Bucket", bucket.as_str());
     x.elem("Key", key.as_str());
     x.elem("ETag", &format!("\"{}\"", meta.etag));
+    if let Some(c) = &meta.checksum {
+        x.elem(&format!("Checksum{}", c.algorithm), &c.value);
+        x.elem("ChecksumType", checksum_type(c));
+    }
     x.close("CompleteMultipartUploadResult");
     Ok(xml_response(x.finish()))
+}
+
+/// The object checksum and checksum type a Complete request says it
+/// expects (`x-amz-checksum-<algorithm>`, `x-amz-checksum-type`), checked
+/// against the upload before anything is committed: a different type is
+/// InvalidRequest, a different value BadDigest. When the upload cannot be
+/// read here (completed meanwhile, a part missing) the backend's Complete
+/// gives the answer.
+async fn check_expected_checksum(
+    gateway: &Gateway,
+    (bucket, key, id): (&BucketName, &ObjectKey, &str),
+    parts: &[CompletedPart],
+    expected: Option<StoredChecksum>,
+    expected_type: Option<String>,
+) -> Result<(), S3Error> {
+    let Ok(page) = gateway
+        .backend
+        .list_parts(bucket, key, id, 0, MAX_PART_NUMBER as usize)
+        .await
+    else {
+        return Ok(());
+    };
+    let declared = page.checksum.as_ref();
+    if let Some(t) = expected_type {
+        let mode = declared.map_or("", |d| d.type_name());
+        if !t.eq_ignore_ascii_case(mode) {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                    if mode.is_empty() { "null" } else { mode }
+                ),
+            ));
+        }
+    }
+    let Some(want) = expected else {
+        return Ok(());
+    };
+    let Ok(assembly) = assemble(parts, &page.parts) else {
+        return Ok(());
+    };
+    let got = completed_checksum(declared, parts, &assembly.parts)?;
+    let bare = |v: &str| v.split_once('-').map_or(v, |(b, _)| b).to_owned();
+    let matches = got.as_ref().is_some_and(|g| {
+        g.algorithm.eq_ignore_ascii_case(&want.algorithm) && bare(&g.value) == bare(&want.value)
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(S3Error::new(
+            S3ErrorCode::BadDigest,
+            format!(
+                "The {} you specified did not match the calculated checksum.",
+                want.algorithm.to_ascii_lowercase()
+            ),
+        ))
+    }
 }
 
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html>
@@ -301,7 +465,14 @@ pub async fn handle_list_parts(
         x.elem("LastModified", &iso8601(millis(p.last_modified_ms)));
         x.elem("ETag", &format!("\"{}\"", p.etag));
         x.elem("Size", &p.size.to_string());
+        if let Some(c) = &p.checksum {
+            x.elem(&format!("Checksum{}", c.algorithm), &c.value);
+        }
         x.close("Part");
+    }
+    if let Some(c) = &page.checksum {
+        x.elem("ChecksumAlgorithm", &c.algorithm);
+        x.elem("ChecksumType", c.type_name());
     }
     x.close("ListPartsResult");
     Ok(xml_response(x.finish()))
@@ -375,6 +546,10 @@ pub async fn handle_list_multipart_uploads(
         write_initiator(&mut x, &req.verified.access_key);
         x.elem("StorageClass", "STANDARD");
         x.elem("Initiated", &iso8601(millis(u.initiated_ms)));
+        if let Some(c) = &u.checksum {
+            x.elem("ChecksumAlgorithm", &c.algorithm);
+            x.elem("ChecksumType", c.type_name());
+        }
         x.close("Upload");
     }
     for cp in &page.common_prefixes {
@@ -394,6 +569,16 @@ fn write_initiator(x: &mut XmlWriter, access_key: &str) {
     x.elem("DisplayName", access_key);
     x.close("Initiator");
     write_owner(x, access_key);
+}
+
+/// `x-amz-checksum-<algorithm>: value`.
+fn set_checksum(headers: &mut http::HeaderMap, c: &StoredChecksum) {
+    let name = http::HeaderName::from_bytes(
+        format!("x-amz-checksum-{}", c.algorithm.to_ascii_lowercase()).as_bytes(),
+    );
+    if let (Ok(name), Ok(value)) = (name, http::HeaderValue::from_str(&c.value)) {
+        headers.insert(name, value);
+    }
 }
 
 fn millis(ms: u64) -> std::time::SystemTime {

@@ -3,7 +3,7 @@
 use http::header::{self, HeaderMap, HeaderName};
 use http::{HeaderValue, Response, StatusCode};
 
-use super::{empty_response, request_body};
+use super::{empty_response, part_read, request_body};
 use crate::body::{self, ResponseBody};
 use crate::conditions::Conditions;
 use crate::error::{S3Error, S3ErrorCode};
@@ -250,11 +250,11 @@ pub fn set_etag(headers: &mut HeaderMap, etag: &str) {
 /// Another version id names a version that does not exist, so it must never
 /// reach the current object. Returns whether the request names the current
 /// object.
-fn names_current_version(req: &S3Request) -> bool {
+pub fn names_current_version(req: &S3Request) -> bool {
     req.query.get("versionId").is_none_or(|v| v == "null")
 }
 
-fn no_such_version() -> S3Error {
+pub fn no_such_version() -> S3Error {
     S3Error::new(
         S3ErrorCode::NoSuchVersion,
         "The specified version does not exist.",
@@ -302,19 +302,23 @@ fn object_headers(headers: &mut HeaderMap, meta: &ObjectMeta, req: &S3Request, w
     if meta.tag_count > 0 {
         headers.insert("x-amz-tagging-count", HeaderValue::from(meta.tag_count));
     }
-    let checksum_mode = req
-        .parts
-        .headers
-        .get("x-amz-checksum-mode")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"enabled"));
-    if let (true, true, Some(c)) = (checksum_mode, whole, &meta.checksum) {
+    if let (true, true, Some(c)) = (checksum_mode(req), whole, &meta.checksum) {
         insert(headers, checksum_header(&c.algorithm), &c.value);
         headers.insert(
             "x-amz-checksum-type",
-            HeaderValue::from_static("FULL_OBJECT"),
+            HeaderValue::from_static(crate::storage::parts::checksum_type(c)),
         );
     }
     apply_overrides(headers, &req.query);
+}
+
+/// Whether the request asks for the object's checksum
+/// (`x-amz-checksum-mode: ENABLED`).
+pub fn checksum_mode(req: &S3Request) -> bool {
+    req.parts
+        .headers
+        .get("x-amz-checksum-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"enabled"))
 }
 
 fn apply_overrides(headers: &mut HeaderMap, query: &Query) {
@@ -399,10 +403,23 @@ pub async fn handle_get_object(
     if !names_current_version(req) {
         return Err(no_such_version());
     }
-    let options = GetOptions {
+    let part = part_read::requested_part(req)?;
+    let mut options = GetOptions {
         range: range_of(req),
         conditions: Conditions::from_headers(&req.parts.headers),
     };
+    if let Some(n) = part {
+        let meta = match gateway
+            .backend
+            .head_object(bucket, key, &options.conditions)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => return Err(with_validators(gateway, bucket, key, e).await),
+        };
+        options.range = part_read::part_range(&meta, n)?;
+        options.conditions = part_read::same_object(options.conditions, &meta);
+    }
     let output = match gateway.backend.get_object(bucket, key, options).await {
         Ok(o) => o,
         Err(e) => return Err(with_validators(gateway, bucket, key, e).await),
@@ -412,9 +429,12 @@ pub async fn handle_get_object(
         response.headers_mut(),
         &output.meta,
         req,
-        output.range.is_none(),
+        output.range.is_none() && part.is_none(),
     );
     set_length_and_range(&mut response, &output.meta, output.range);
+    if let Some(n) = part {
+        part_read::part_headers(response.headers_mut(), &output.meta, n, checksum_mode(req));
+    }
     Ok(response)
 }
 
@@ -433,13 +453,26 @@ pub async fn handle_head_object(
         Ok(m) => m,
         Err(e) => return Err(with_validators(gateway, bucket, key, e).await),
     };
-    let range = match range_of(req) {
+    let part = part_read::requested_part(req)?;
+    let range = match part {
+        Some(n) => part_read::part_range(&meta, n)?,
+        None => range_of(req),
+    };
+    let range = match range {
         Some(r) => Some(r.resolve(meta.size)?),
         None => None,
     };
     let mut response = empty_response(StatusCode::OK);
-    object_headers(response.headers_mut(), &meta, req, range.is_none());
+    object_headers(
+        response.headers_mut(),
+        &meta,
+        req,
+        range.is_none() && part.is_none(),
+    );
     set_length_and_range(&mut response, &meta, range);
+    if let Some(n) = part {
+        part_read::part_headers(response.headers_mut(), &meta, n, checksum_mode(req));
+    }
     Ok(response)
 }
 

@@ -31,9 +31,9 @@ use futures_util::StreamExt;
 use moka::ops::compute::Op;
 
 use super::{
-    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
-    GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
-    TagSet, UploadOptions, UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, ChecksumSource, CompletedPart,
+    GetObjectOutput, GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage,
+    PutOptions, TagSet, UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::{Access, Conditions};
 use crate::error::{S3Error, S3ErrorCode};
@@ -561,6 +561,7 @@ impl Backend for CachedBackend {
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn upload_part(
         &self,
         bucket: &BucketName,
@@ -569,9 +570,18 @@ impl Backend for CachedBackend {
         part_number: u32,
         body: ByteStream,
         content_length: u64,
+        checksum: Option<ChecksumSource>,
     ) -> Result<PartInfo, S3Error> {
         self.inner
-            .upload_part(bucket, key, upload_id, part_number, body, content_length)
+            .upload_part(
+                bucket,
+                key,
+                upload_id,
+                part_number,
+                body,
+                content_length,
+                checksum,
+            )
             .await
     }
 

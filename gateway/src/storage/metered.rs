@@ -21,9 +21,9 @@ use futures_util::StreamExt;
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
 use super::{
-    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
-    GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
-    TagSet, UploadOptions, UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, ChecksumSource, CompletedPart,
+    GetObjectOutput, GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage,
+    PutOptions, TagSet, UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::Conditions;
 use crate::error::S3Error;
@@ -387,6 +387,7 @@ impl Backend for MeteredBackend {
         Ok(id)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn upload_part(
         &self,
         bucket: &BucketName,
@@ -395,11 +396,19 @@ impl Backend for MeteredBackend {
         part_number: u32,
         body: ByteStream,
         content_length: u64,
+        checksum: Option<ChecksumSource>,
     ) -> Result<PartInfo, S3Error> {
         self.observe(
             Method::UploadPart,
-            self.inner
-                .upload_part(bucket, key, upload_id, part_number, body, content_length),
+            self.inner.upload_part(
+                bucket,
+                key,
+                upload_id,
+                part_number,
+                body,
+                content_length,
+                checksum,
+            ),
         )
         .await
     }

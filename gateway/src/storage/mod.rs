@@ -12,6 +12,7 @@ pub mod fs;
 pub mod metered;
 pub mod multipart;
 pub mod names;
+pub mod parts;
 
 use std::pin::Pin;
 use std::time::SystemTime;
@@ -25,9 +26,11 @@ use crate::conditions::Conditions;
 use crate::error::S3Error;
 use crate::range::ByteRange;
 pub use multipart::{
-    CompletedPart, PartInfo, PartsPage, UploadInfo, UploadOptions, UploadsPage, UploadsQuery,
+    CompletedPart, PartInfo, PartsPage, UploadChecksum, UploadInfo, UploadOptions, UploadsPage,
+    UploadsQuery,
 };
 pub use names::{BucketName, ObjectKey};
+pub use parts::ObjectParts;
 
 /// A configuration document stored with a bucket, beside its policy; it
 /// goes when the bucket goes.
@@ -105,6 +108,9 @@ pub struct ObjectMeta {
     /// [`Backend::get_object_tagging`].
     #[serde(skip)]
     pub tag_count: usize,
+    /// A multipart object's parts (sizes, checksums); `None` for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<ObjectParts>,
 }
 
 /// An object's tags, in the order given: (key, value) pairs with unique
@@ -312,7 +318,11 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<String, S3Error>;
 
     /// Store one part (1..=10000), replacing an earlier part of that number.
-    /// `content_length` is the exact body length.
+    /// `content_length` is the exact body length. The part keeps the
+    /// client's verified checksum (`checksum`, read once the body ended),
+    /// which must be of the algorithm the upload declared, if it declared
+    /// one (`parts::check_part_checksum`).
+    #[allow(clippy::too_many_arguments)]
     async fn upload_part(
         &self,
         bucket: &BucketName,
@@ -321,6 +331,7 @@ pub trait Backend: Send + Sync + 'static {
         part_number: u32,
         body: ByteStream,
         content_length: u64,
+        checksum: Option<ChecksumSource>,
     ) -> Result<PartInfo, S3Error>;
 
     /// Parts after `part_number_marker`, in order, at most `max_parts`.

@@ -5,7 +5,7 @@
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use super::ContentHeaders;
+use super::{ContentHeaders, StoredChecksum};
 use crate::conditions::normalize_etag;
 use crate::error::{S3Error, S3ErrorCode};
 
@@ -28,6 +28,32 @@ pub struct UploadOptions {
     /// `x-amz-tagging`: the completed object's tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// The checksum CreateMultipartUpload declared (`x-amz-checksum-algorithm`
+    /// and `x-amz-checksum-type`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<UploadChecksum>,
+}
+
+/// The checksum an upload declared: every part must carry one of this
+/// algorithm, and Complete computes the object's from them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadChecksum {
+    /// The AWS name: CRC32, CRC32C, SHA1, SHA256, CRC64NVME.
+    pub algorithm: String,
+    /// FULL_OBJECT (a CRC of the whole object) rather than COMPOSITE (the
+    /// checksum of the part checksums, `VALUE-N`).
+    pub full_object: bool,
+}
+
+impl UploadChecksum {
+    /// `COMPOSITE` or `FULL_OBJECT`, as the x-amz-checksum-type header says.
+    pub fn type_name(&self) -> &'static str {
+        if self.full_object {
+            "FULL_OBJECT"
+        } else {
+            "COMPOSITE"
+        }
+    }
 }
 
 /// An upload in progress, as listed.
@@ -37,6 +63,8 @@ pub struct UploadInfo {
     pub upload_id: String,
     /// Milliseconds since the Unix epoch.
     pub initiated_ms: u64,
+    /// The checksum the upload declared.
+    pub checksum: Option<UploadChecksum>,
 }
 
 /// One stored part.
@@ -47,6 +75,9 @@ pub struct PartInfo {
     pub etag: String,
     pub size: u64,
     pub last_modified_ms: u64,
+    /// The part's verified checksum, if the client sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<StoredChecksum>,
 }
 
 /// A page of ListParts.
@@ -55,6 +86,8 @@ pub struct PartsPage {
     pub parts: Vec<PartInfo>,
     /// When truncated: the marker for the next page.
     pub next_part_number_marker: Option<u32>,
+    /// The checksum the upload declared.
+    pub checksum: Option<UploadChecksum>,
 }
 
 /// A part named in CompleteMultipartUpload.
@@ -63,6 +96,8 @@ pub struct CompletedPart {
     pub part_number: u32,
     /// As the client sent it (quotes allowed).
     pub etag: String,
+    /// The part's checksum, when the request gives one (`ChecksumCRC32`...).
+    pub checksum: Option<StoredChecksum>,
 }
 
 /// A ListMultipartUploads request, already validated.
@@ -186,6 +221,7 @@ pub fn page_parts(all: Vec<PartInfo>, marker: u32, max_parts: usize) -> PartsPag
     let parts: Vec<PartInfo> = rest.by_ref().take(max_parts).collect();
     let truncated = rest.next().is_some();
     PartsPage {
+        checksum: None,
         next_part_number_marker: if truncated {
             parts.last().map(|p| p.part_number)
         } else {
@@ -271,6 +307,7 @@ mod tests {
             etag: hex::encode(Md5::digest(data)),
             size,
             last_modified_ms: 0,
+            checksum: None,
         }
     }
 
@@ -278,6 +315,7 @@ mod tests {
         CompletedPart {
             part_number: p.part_number,
             etag: format!("\"{}\"", p.etag),
+            checksum: None,
         }
     }
 
@@ -328,6 +366,7 @@ mod tests {
             key: key.into(),
             upload_id: id.into(),
             initiated_ms: t,
+            checksum: None,
         }
     }
 

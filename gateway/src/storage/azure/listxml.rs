@@ -91,6 +91,7 @@ pub fn parse(xml: &[u8]) -> Result<Page, String> {
                             user_metadata: decoded.user,
                             checksum: decoded.checksum,
                             tag_count: 0,
+                            parts: decoded.parts,
                         },
                         name: b.name,
                         is_folder: decoded.is_folder,

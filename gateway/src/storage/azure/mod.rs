@@ -55,9 +55,9 @@ use crate::conditions::{Access, Conditions, EtagCondition};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::range::ByteRange;
 use crate::storage::{
-    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
-    GetOptions, ListEntry, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage,
-    PutOptions, TagSet, UploadOptions, UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, ChecksumSource, CompletedPart,
+    GetObjectOutput, GetOptions, ListEntry, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo,
+    PartsPage, PutOptions, TagSet, UploadOptions, UploadsPage, UploadsQuery,
 };
 use props::BlobProps;
 pub use settings::{AzureAuth, AzureSettings};
@@ -1003,6 +1003,7 @@ impl Backend for AzureBackend {
             user_metadata: options.user_metadata,
             checksum,
             tag_count: options.tags.len(),
+            parts: None,
         })
     }
 
@@ -1324,6 +1325,7 @@ impl Backend for AzureBackend {
         self.mpu_create(bucket, key, options).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn upload_part(
         &self,
         bucket: &BucketName,
@@ -1332,8 +1334,10 @@ impl Backend for AzureBackend {
         part_number: u32,
         body: ByteStream,
         content_length: u64,
+        checksum: Option<ChecksumSource>,
     ) -> Result<PartInfo, S3Error> {
-        self.mpu_upload_part(bucket, key, upload_id, part_number, body, content_length)
+        let data = (body, content_length, checksum);
+        self.mpu_upload_part(bucket, key, upload_id, part_number, data)
             .await
     }
 

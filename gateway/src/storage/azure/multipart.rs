@@ -11,7 +11,7 @@
 //!   (`bgu_initiated`), so ListMultipartUploads is one listing.
 //! - `.blobgate/parts/<id>/<part, 5 digits>`: one empty blob per part whose
 //!   metadata is the part record: size, MD5, the nonce of the attempt that
-//!   wrote it and its block count (`bgp_*`). Writing the record is what
+//!   wrote it, its block count and its verified checksum, if any (`bgp_*`). Writing the record is what
 //!   makes a part exist; a new upload of that part number replaces it.
 //!   ListParts and Complete read all records with one listing per 5000.
 //! - `.blobgate/completed/<id>`: written after a successful Complete, with
@@ -46,8 +46,10 @@
 //! Complete reads the marker and the records, checks the part list
 //! (`multipart::assemble`), then commits ONE Put Block List on the target
 //! blob: the parts' block ids in order, the headers and metadata from
-//! Create, the final `md5-N` ETag (`bg_etag`) and the upload id
-//! (`bg_upload`), under the client's conditions, which Azure enforces on
+//! Create, the final `md5-N` ETag (`bg_etag`), the upload id
+//! (`bg_upload`), the object's checksum (`bgc_*`) and its part layout
+//! (`props::add_parts`: part sizes, and part checksums, within Azure's
+//! 8 KiB of metadata), under the client's conditions, which Azure enforces on
 //! the Azure ETag in the same request. Then the completion record is
 //! written and the marker and records are removed (best effort).
 //!
@@ -93,13 +95,15 @@ use crate::storage::multipart::{
     assemble, new_upload_id, no_such_upload, page_parts, page_uploads, MAX_PART_NUMBER,
     MAX_PART_SIZE,
 };
+use crate::storage::parts::{check_part_checksum, completed_checksum};
 use crate::storage::{
-    BucketName, ByteStream, CompletedPart, ObjectKey, ObjectMeta, PartInfo, PartsPage,
-    UploadOptions, UploadsPage, UploadsQuery,
+    BucketName, ByteStream, ChecksumSource, CompletedPart, ObjectKey, ObjectMeta, ObjectParts,
+    PartInfo, PartsPage, UploadOptions, UploadsPage, UploadsQuery,
 };
 use records::{
     check_upload_id, completion_name, marker_name, parse_upload, part_name, Completion, Marker,
-    PartRecord, META_BLOCKS, META_INITIATED, META_KEY, META_MD5, META_NONCE, META_SIZE, UPLOADS,
+    PartRecord, META_BLOCKS, META_CHECKSUM, META_DECLARED, META_INITIATED, META_KEY, META_MD5,
+    META_NONCE, META_SIZE, UPLOADS,
 };
 
 /// Most blocks a part is cut into: 50,000 committed blocks per blob over
@@ -258,13 +262,19 @@ impl AzureBackend {
             initiated_ms: props::now_ms(),
             options,
         };
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             (
                 META_KEY.to_owned(),
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_str()),
             ),
             (META_INITIATED.to_owned(), marker.initiated_ms.to_string()),
         ]);
+        if let Some(c) = &marker.options.checksum {
+            metadata.insert(
+                META_DECLARED.to_owned(),
+                format!("{}:{}", c.algorithm, c.type_name()),
+            );
+        }
         let body = serde_json::to_vec(&marker).map_err(S3Error::internal)?;
         self.write_record(bucket, &marker_name(&id), body.into(), metadata)
             .await?;
@@ -277,8 +287,7 @@ impl AzureBackend {
         key: &ObjectKey,
         upload_id: &str,
         part_number: u32,
-        body: ByteStream,
-        content_length: u64,
+        (body, content_length, checksum): (ByteStream, u64, Option<ChecksumSource>),
     ) -> Result<PartInfo, S3Error> {
         check_target(key)?;
         if !(1..=MAX_PART_NUMBER).contains(&part_number) {
@@ -292,7 +301,7 @@ impl AzureBackend {
                 "Your proposed upload exceeds the maximum allowed size",
             ));
         }
-        self.load_marker(bucket, key, upload_id).await?;
+        let marker = self.load_marker(bucket, key, upload_id).await?;
         let blob = self.blob(bucket, key)?;
         let nonce = new_nonce();
         let id_of = |n: u64| part_block_id(upload_id, part_number, &nonce, n);
@@ -306,13 +315,21 @@ impl AzureBackend {
         if size != content_length {
             return Err(incomplete_body());
         }
+        let checksum = checksum.and_then(|c| c.stored());
+        check_part_checksum(marker.options.checksum.as_ref(), checksum.as_ref())?;
         let etag = hex::encode(md5);
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             (META_SIZE.to_owned(), size.to_string()),
             (META_MD5.to_owned(), etag.clone()),
             (META_NONCE.to_owned(), nonce.clone()),
             (META_BLOCKS.to_owned(), blocks.to_string()),
         ]);
+        if let Some(c) = &checksum {
+            metadata.insert(
+                META_CHECKSUM.to_owned(),
+                format!("{}:{}", c.algorithm, c.value),
+            );
+        }
         let last_modified_ms = self
             .write_record(
                 bucket,
@@ -326,6 +343,7 @@ impl AzureBackend {
             etag,
             size,
             last_modified_ms,
+            checksum,
         })
     }
 
@@ -338,13 +356,15 @@ impl AzureBackend {
         max_parts: usize,
     ) -> Result<PartsPage, S3Error> {
         check_target(key)?;
-        self.load_marker(bucket, key, upload_id).await?;
+        let upload = self.load_marker(bucket, key, upload_id).await?;
         let parts = self.part_records(bucket, upload_id).await?;
-        Ok(page_parts(
+        let mut page = page_parts(
             parts.into_iter().map(|p| p.info).collect(),
             marker,
             max_parts,
-        ))
+        );
+        page.checksum = upload.options.checksum;
+        Ok(page)
     }
 
     pub(super) async fn mpu_complete(
@@ -374,6 +394,8 @@ impl AzureBackend {
         let records = self.part_records(bucket, upload_id).await?;
         let stored: Vec<PartInfo> = records.iter().map(|r| r.info.clone()).collect();
         let assembly = assemble(parts, &stored)?;
+        let declared = marker.options.checksum.as_ref();
+        let checksum = completed_checksum(declared, parts, &assembly.parts)?;
         let current = match self.props(bucket, key).await {
             Ok(p) => Some(p),
             Err(e) if e.code == S3ErrorCode::NoSuchKey => None,
@@ -406,9 +428,15 @@ impl AzureBackend {
                     ));
                 }
                 let h = &marker.options.headers;
-                let mut metadata =
-                    props::to_azure(&marker.options.user_metadata, h, None, Some(&assembly.etag));
+                let mut metadata = props::to_azure(
+                    &marker.options.user_metadata,
+                    h,
+                    checksum.as_ref(),
+                    Some(&assembly.etag),
+                );
                 metadata.insert(props::UPLOAD.to_owned(), upload_id.to_owned());
+                let layout = ObjectParts::of(&assembly.parts, declared.is_some());
+                let kept = props::add_parts(&mut metadata, &layout);
                 let commit = BlockBlobClientCommitBlockListOptions {
                     blob_cache_control: h.cache_control.clone(),
                     blob_content_disposition: h.content_disposition.clone(),
@@ -453,7 +481,8 @@ impl AzureBackend {
                     last_modified_ms,
                     headers: marker.options.headers.clone(),
                     user_metadata: marker.options.user_metadata.clone(),
-                    checksum: None,
+                    checksum,
+                    parts: Some(kept).filter(|k| !k.sizes.is_empty()),
                     tag_count: marker.options.tags.len(),
                 }
             }
@@ -557,6 +586,7 @@ mod tests {
         let p = |n, e: &str| CompletedPart {
             part_number: n,
             etag: e.into(),
+            checksum: None,
         };
         assert_eq!(parts_digest(&[p(1, "\"ab\"")]), parts_digest(&[p(1, "ab")]));
         assert_ne!(parts_digest(&[p(1, "ab")]), parts_digest(&[p(2, "ab")]));

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use azure_core::http::headers::Headers;
 use base64::Engine;
 
-use crate::storage::{ContentHeaders, ObjectMeta, StoredChecksum};
+use crate::storage::{ContentHeaders, ObjectMeta, ObjectParts, StoredChecksum};
 
 const USER_PLAIN: &str = "bgm_";
 const USER_B64: &str = "bgb_";
@@ -30,6 +30,12 @@ pub const ETAG: &str = "bg_etag";
 /// The multipart upload that produced the object (so that a retried
 /// CompleteMultipartUpload recognises its own commit).
 pub const UPLOAD: &str = "bg_upload";
+/// A multipart object's part sizes (`parts::encode_sizes`).
+pub const PARTS: &str = "bg_parts";
+/// A multipart object's part checksums, comma separated, when they fit.
+pub const PART_CHECKSUMS: &str = "bg_partsums";
+/// Azure's limit on all of a blob's metadata (names and values).
+const METADATA_LIMIT: usize = 8 * 1024;
 /// ADLS Gen2 marks directories with this metadata entry.
 const HDI_ISFOLDER: &str = "hdi_isfolder";
 
@@ -122,6 +128,34 @@ pub fn to_azure(
     out
 }
 
+/// Add a multipart object's parts to its metadata, within Azure's 8 KiB
+/// limit: the sizes when they fit (run-length encoded, so equal parts
+/// take a few bytes, and up to several hundred runs fit beside 2 KiB of
+/// user metadata), then the part checksums when they fit too. What does
+/// not fit is left out: the object then reads as one part (partNumber=1
+/// is the whole object), and GetObjectAttributes lists no part checksums.
+pub fn add_parts(metadata: &mut HashMap<String, String>, parts: &ObjectParts) -> ObjectParts {
+    // Each entry also costs its name; keep a margin for Azure's own count.
+    let used = |m: &HashMap<String, String>| -> usize {
+        m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() + 256
+    };
+    let mut kept = ObjectParts {
+        sizes: String::new(),
+        checksums: Vec::new(),
+    };
+    if used(metadata) + PARTS.len() + parts.sizes.len() > METADATA_LIMIT {
+        return kept;
+    }
+    metadata.insert(PARTS.to_owned(), parts.sizes.clone());
+    kept.sizes = parts.sizes.clone();
+    let sums = parts.checksums.join(",");
+    if !sums.is_empty() && used(metadata) + PART_CHECKSUMS.len() + sums.len() <= METADATA_LIMIT {
+        metadata.insert(PART_CHECKSUMS.to_owned(), sums);
+        kept.checksums = parts.checksums.clone();
+    }
+    kept
+}
+
 /// What the gateway reads back from a blob's metadata.
 #[derive(Debug, Default)]
 pub struct Decoded {
@@ -130,6 +164,7 @@ pub struct Decoded {
     pub checksum: Option<StoredChecksum>,
     pub etag: Option<String>,
     pub upload: Option<String>,
+    pub parts: Option<ObjectParts>,
     pub is_folder: bool,
 }
 
@@ -137,6 +172,7 @@ pub struct Decoded {
 pub fn from_azure<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> Decoded {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut d = Decoded::default();
+    let mut part_sums = None;
     for (name, value) in entries {
         let lower = name.to_ascii_lowercase();
         let decoded_user = if let Some(enc) = lower.strip_prefix(USER_PLAIN) {
@@ -157,6 +193,13 @@ pub fn from_azure<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> Deco
             d.etag = Some(value.to_owned());
         } else if lower == UPLOAD {
             d.upload = Some(value.to_owned());
+        } else if lower == PARTS {
+            d.parts = Some(ObjectParts {
+                sizes: value.to_owned(),
+                checksums: Vec::new(),
+            });
+        } else if lower == PART_CHECKSUMS {
+            part_sums = Some(value.split(',').map(str::to_owned).collect());
         } else if let Some(alg) = lower.strip_prefix(CHECKSUM) {
             d.checksum = Some(StoredChecksum {
                 algorithm: alg.to_ascii_uppercase(),
@@ -169,6 +212,9 @@ pub fn from_azure<'a>(entries: impl Iterator<Item = (&'a str, &'a str)>) -> Deco
             // Metadata from other Azure tools, shown as it is.
             d.user.push((lower, value.to_owned()));
         }
+    }
+    if let (Some(parts), Some(sums)) = (d.parts.as_mut(), part_sums) {
+        parts.checksums = sums;
     }
     d.user.sort();
     d
@@ -252,6 +298,7 @@ pub fn from_headers(headers: &Headers, size: u64) -> BlobProps {
             tag_count: get("x-ms-tag-count")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
+            parts: decoded.parts,
         },
         azure_etag,
         is_folder: decoded.is_folder,
@@ -327,6 +374,43 @@ mod tests {
         assert_eq!(d.expires, headers.expires);
         assert_eq!(d.checksum, Some(checksum));
         assert!(!d.is_folder);
+    }
+
+    #[test]
+    fn parts_fit_the_metadata_limit() {
+        let equal = ObjectParts {
+            sizes: crate::storage::parts::encode_sizes(std::iter::repeat_n(5 << 20, 10_000)),
+            checksums: vec!["AAAAAA==".to_owned(); 10_000],
+        };
+        let mut m = to_azure(
+            &[("a".into(), "b".into())],
+            &ContentHeaders::default(),
+            None,
+            None,
+        );
+        let kept = add_parts(&mut m, &equal);
+        // The sizes fit; 10,000 checksums do not.
+        assert_eq!(kept.sizes, equal.sizes);
+        assert!(kept.checksums.is_empty());
+        let d = from_azure(m.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(d.parts, Some(kept));
+        assert_eq!(d.user, vec![("a".to_owned(), "b".to_owned())]);
+        let few = ObjectParts {
+            sizes: "5242880,7".into(),
+            checksums: vec!["AAAAAA==".into(), "AQIDBA==".into()],
+        };
+        let mut m = HashMap::new();
+        assert_eq!(add_parts(&mut m, &few), few);
+        let d = from_azure(m.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(d.parts, Some(few));
+        // Sizes that cannot fit are left out whole.
+        let uneven = ObjectParts {
+            sizes: crate::storage::parts::encode_sizes((0..10_000u64).map(|i| (5 << 20) + i)),
+            checksums: vec![],
+        };
+        let mut m = HashMap::new();
+        assert_eq!(add_parts(&mut m, &uneven).sizes, "");
+        assert!(m.is_empty());
     }
 
     #[test]

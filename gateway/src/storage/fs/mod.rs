@@ -36,9 +36,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use super::{
-    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, CompletedPart, GetObjectOutput,
-    GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage, PutOptions,
-    TagSet, UploadOptions, UploadsPage, UploadsQuery,
+    Backend, BucketConfig, BucketInfo, BucketName, ByteStream, ChecksumSource, CompletedPart,
+    GetObjectOutput, GetOptions, ListPage, ListQuery, ObjectKey, ObjectMeta, PartInfo, PartsPage,
+    PutOptions, TagSet, UploadOptions, UploadsPage, UploadsQuery,
 };
 use crate::conditions::{Access, Conditions};
 use crate::error::{S3Error, S3ErrorCode};
@@ -543,6 +543,7 @@ impl Backend for FsBackend {
             user_metadata: options.user_metadata,
             checksum: options.checksum.as_ref().and_then(|c| c.stored()),
             tag_count: options.tags.len(),
+            parts: None,
         };
         let trailer = objfile::Trailer::new(meta, options.tags);
         file.write(&objfile::encode_trailer(&trailer)?).await?;
@@ -733,6 +734,7 @@ impl Backend for FsBackend {
         self.mpu_create(bucket, key, options).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn upload_part(
         &self,
         bucket: &BucketName,
@@ -741,8 +743,10 @@ impl Backend for FsBackend {
         part_number: u32,
         body: ByteStream,
         content_length: u64,
+        checksum: Option<ChecksumSource>,
     ) -> Result<PartInfo, S3Error> {
-        self.mpu_upload_part(bucket, key, upload_id, part_number, body, content_length)
+        let data = (body, content_length, checksum);
+        self.mpu_upload_part(bucket, key, upload_id, part_number, data)
             .await
     }
 

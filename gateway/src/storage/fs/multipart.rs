@@ -34,9 +34,10 @@ use crate::error::S3Error;
 use crate::storage::multipart::{
     assemble, new_upload_id, no_such_upload, page_parts, page_uploads, plausible_upload_id,
 };
+use crate::storage::parts::{check_part_checksum, completed_checksum};
 use crate::storage::{
-    BucketName, ByteStream, CompletedPart, ObjectKey, ObjectMeta, PartInfo, PartsPage, UploadInfo,
-    UploadOptions, UploadsPage, UploadsQuery,
+    BucketName, ByteStream, ChecksumSource, CompletedPart, ObjectKey, ObjectMeta, ObjectParts,
+    PartInfo, PartsPage, UploadInfo, UploadOptions, UploadsPage, UploadsQuery,
 };
 
 const UPLOADS_DIR: &str = "@uploads";
@@ -137,6 +138,7 @@ fn read_parts(upload_dir: &Path) -> Result<Vec<PartInfo>, S3Error> {
             etag: meta.etag,
             size: meta.size,
             last_modified_ms: meta.last_modified_ms,
+            checksum: meta.checksum,
         });
     }
     parts.sort_by_key(|p| p.part_number);
@@ -194,25 +196,27 @@ impl FsBackend {
         key: &ObjectKey,
         upload_id: &str,
         part_number: u32,
-        mut body: ByteStream,
-        content_length: u64,
+        (mut body, content_length, checksum): (ByteStream, u64, Option<ChecksumSource>),
     ) -> Result<PartInfo, S3Error> {
         self.existing_bucket_dir(bucket).await?;
         let dir = self.upload_dir(bucket, upload_id)?;
-        {
+        let declared = {
             let (dir, key) = (dir.clone(), key.clone());
-            blocking(move || open_upload(&dir, &key).map(|_| ())).await?;
-        }
+            blocking(move || open_upload(&dir, &key).map(|r| r.options.checksum)).await?
+        };
         let (mut tmp, mut file, size, etag) = self
             .receive(&mut body, Some(content_length), "part")
             .await?;
+        let checksum = checksum.and_then(|c| c.stored());
+        check_part_checksum(declared.as_ref(), checksum.as_ref())?;
         let meta = ObjectMeta {
             size,
             etag,
             last_modified_ms: now_ms(),
             headers: Default::default(),
             user_metadata: Vec::new(),
-            checksum: None,
+            checksum,
+            parts: None,
             tag_count: 0,
         };
         file.write(&objfile::encode_trailer(&objfile::Trailer::new(
@@ -238,6 +242,7 @@ impl FsBackend {
             etag: meta.etag,
             size,
             last_modified_ms: meta.last_modified_ms,
+            checksum: meta.checksum,
         })
     }
 
@@ -253,8 +258,10 @@ impl FsBackend {
         let dir = self.upload_dir(bucket, upload_id)?;
         let key = key.clone();
         blocking(move || {
-            open_upload(&dir, &key)?;
-            Ok(page_parts(read_parts(&dir)?, marker, max_parts))
+            let record = open_upload(&dir, &key)?;
+            let mut page = page_parts(read_parts(&dir)?, marker, max_parts);
+            page.checksum = record.options.checksum;
+            Ok(page)
         })
         .await
     }
@@ -293,13 +300,19 @@ impl FsBackend {
                 Ok(a) => a,
                 Err(e) => return settle(e),
             };
+            let declared = record.options.checksum.as_ref();
+            let checksum = match completed_checksum(declared, &parts, &assembly.parts) {
+                Ok(c) => c,
+                Err(e) => return settle(e),
+            };
             let meta = ObjectMeta {
                 size: assembly.size,
                 etag: assembly.etag,
                 last_modified_ms: now_ms(),
                 headers: record.options.headers,
                 user_metadata: record.options.user_metadata,
-                checksum: None,
+                checksum,
+                parts: Some(ObjectParts::of(&assembly.parts, declared.is_some())),
                 tag_count: record.options.tags.len(),
             };
             let trailer = objfile::Trailer::new(meta.clone(), record.options.tags);
@@ -375,6 +388,7 @@ impl FsBackend {
                     key: record.key,
                     upload_id,
                     initiated_ms: record.initiated_ms,
+                    checksum: record.options.checksum,
                 })
                 .collect();
             Ok(page_uploads(all, &query))

@@ -121,6 +121,7 @@ mod tests {
             user_metadata: vec![("k".into(), "v".into())],
             checksum: None,
             tag_count: 0,
+            parts: None,
         };
         let trailer = Trailer::new(meta.clone(), vec![("team".into(), "stats".into())]);
         let mut f = File::create(&path).unwrap();

@@ -85,6 +85,7 @@ mod tests {
             user_metadata: vec![],
             checksum: None,
             tag_count: 0,
+            parts: None,
         };
         let tags = tags
             .iter()

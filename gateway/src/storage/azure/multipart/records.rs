@@ -16,7 +16,7 @@ use super::super::{header, listxml, props, AzureBackend, Target};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::storage::multipart::{no_such_upload, plausible_upload_id};
 use crate::storage::{
-    Backend, BucketName, ObjectKey, ObjectMeta, PartInfo, UploadInfo, UploadOptions,
+    Backend, BucketName, ObjectKey, ObjectMeta, PartInfo, StoredChecksum, UploadInfo, UploadOptions,
 };
 
 pub(super) const UPLOADS: &str = ".blobgate/uploads/";
@@ -27,10 +27,14 @@ const COMPLETED: &str = ".blobgate/completed/";
 // (`props`) does not know back as foreign metadata, lower-cased.
 pub(super) const META_KEY: &str = "bgu_key";
 pub(super) const META_INITIATED: &str = "bgu_initiated";
+/// The declared checksum: `ALGORITHM` or `ALGORITHM:FULL_OBJECT`.
+pub(super) const META_DECLARED: &str = "bgu_checksum";
 pub(super) const META_SIZE: &str = "bgp_size";
 pub(super) const META_MD5: &str = "bgp_md5";
 pub(super) const META_NONCE: &str = "bgp_nonce";
 pub(super) const META_BLOCKS: &str = "bgp_blocks";
+/// The part's verified checksum: `ALGORITHM:base64`.
+pub(super) const META_CHECKSUM: &str = "bgp_checksum";
 
 /// A marker or completion record is small; refuse to read more.
 const MAX_RECORD: usize = 64 << 10;
@@ -104,12 +108,23 @@ fn parse_part_record(prefix: &str, name: &str, meta: &ObjectMeta) -> Option<Part
     if !hex_of_len(etag, 32) || !hex_of_len(nonce, 12) || blocks > 9999 {
         return None;
     }
+    let checksum = match field(meta, META_CHECKSUM) {
+        None => None,
+        Some(v) => {
+            let (algorithm, value) = v.split_once(':')?;
+            Some(StoredChecksum {
+                algorithm: algorithm.to_owned(),
+                value: value.to_owned(),
+            })
+        }
+    };
     Some(PartRecord {
         info: PartInfo {
             part_number,
             etag: etag.to_ascii_lowercase(),
             size,
             last_modified_ms: meta.last_modified_ms,
+            checksum,
         },
         nonce: nonce.to_owned(),
         blocks,
@@ -127,10 +142,18 @@ pub(super) fn parse_upload(name: &str, meta: &ObjectMeta) -> Option<UploadInfo> 
     let initiated_ms = field(meta, META_INITIATED)
         .and_then(|v| v.parse().ok())
         .unwrap_or(meta.last_modified_ms);
+    let checksum = field(meta, META_DECLARED).map(|v| {
+        let (algorithm, kind) = v.split_once(':').unwrap_or((v, ""));
+        crate::storage::UploadChecksum {
+            algorithm: algorithm.to_owned(),
+            full_object: kind == "FULL_OBJECT",
+        }
+    });
     Some(UploadInfo {
         key: String::from_utf8(key).ok()?,
         upload_id: id.to_owned(),
         initiated_ms,
+        checksum,
     })
 }
 
@@ -410,6 +433,7 @@ mod tests {
                 .collect(),
             checksum: None,
             tag_count: 0,
+            parts: None,
         };
         let md5 = "0123456789abcdef0123456789abcdef";
         let good = meta(&[
