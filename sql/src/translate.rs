@@ -19,6 +19,8 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
+use crate::jsonrows::{Shape, Step, PRESENT, ROW};
+use crate::output::PRESENT_OF;
 use crate::SelectError;
 
 /// The name the object's table is registered under.
@@ -41,8 +43,11 @@ fn unsupported(what: &str) -> SelectError {
 }
 
 /// Rewrite IS [NOT] MISSING, which no SQL parser knows, outside string
-/// literals and quoted names. A missing field reads as NULL here.
-fn rewrite_missing(sql: &str) -> String {
+/// literals and quoted names, into IS [NOT] UNKNOWN: a postfix test the
+/// parser knows, with the same precedence, that S3 Select does not have
+/// (written by the client, it is refused). [`shaping`] turns it into a
+/// test of the operand's presence.
+fn rewrite_missing(sql: &str) -> Result<String, SelectError> {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
     while !rest.is_empty() {
@@ -64,14 +69,22 @@ fn rewrite_missing(sql: &str) -> String {
             .last()
             .is_none_or(|p| !(p.is_alphanumeric() || p == '_'));
         if boundary_before {
-            let words = ["IS NOT MISSING", "IS MISSING"];
+            let words = [
+                "IS NOT MISSING",
+                "IS MISSING",
+                "IS NOT UNKNOWN",
+                "IS UNKNOWN",
+            ];
             if let Some(w) = words.iter().find(|w| upper.starts_with(**w)) {
                 let after = rest[w.len()..].chars().next();
                 if after.is_none_or(|a| !(a.is_alphanumeric() || a == '_')) {
+                    if w.ends_with("UNKNOWN") {
+                        return Err(unsupported("IS UNKNOWN"));
+                    }
                     out.push_str(if w.contains("NOT") {
-                        "IS NOT NULL"
+                        "IS NOT UNKNOWN"
                     } else {
-                        "IS NULL"
+                        "IS UNKNOWN"
                     });
                     rest = &rest[w.len()..];
                     continue;
@@ -81,7 +94,7 @@ fn rewrite_missing(sql: &str) -> String {
         out.push(c);
         rest = &rest[c.len_utf8()..];
     }
-    out
+    Ok(out)
 }
 
 /// The end of the quoted run that starts at `start` with `quote` (a
@@ -160,15 +173,67 @@ pub fn translate(expression: &str, columns: &[String]) -> Result<Translated, Sel
     translate_for(expression, columns, false)
 }
 
-/// As [`translate`]; with `nested` (JSON, Parquet) a column may hold
-/// objects and arrays (`s.a.b`, `s.a[0]`, `FROM S3Object[*].a`) and a
-/// missing column or field is NULL (S3's MISSING), not an error.
+/// As [`translate`]; with `nested` (Parquet) a column may hold objects and
+/// arrays (`s.a.b`, `s.a[0]`, `FROM S3Object[*].a`) and a missing column
+/// or field is NULL, not an error. `IS MISSING` is `IS NULL` here: a
+/// column is there in every row or in none.
 pub fn translate_for(
     expression: &str,
     columns: &[String],
     nested: bool,
 ) -> Result<Translated, SelectError> {
-    let (text, path) = from_path(&rewrite_trim(&rewrite_missing(expression)))?;
+    let mut parsed = parse_checked(expression, nested)?;
+    shaping(&mut parsed, false);
+    finish(parsed, columns, nested, None)
+}
+
+/// How JSON records must be shaped for `expression` (see jsonrows.rs): a
+/// FROM path or an IS MISSING test needs it; None when the records can be
+/// read as they are.
+pub fn plan_json(expression: &str) -> Result<Option<Shape>, SelectError> {
+    let mut parsed = parse_checked(expression, true)?;
+    Ok(shaping(&mut parsed, true))
+}
+
+/// As [`translate_for`], for JSON input read as [`plan_json`] said: with a
+/// shape, `columns` are the shaped lines' (the row, presence columns);
+/// `row_fields` are the row's fields when it is an object (for `*`).
+pub fn translate_json(
+    expression: &str,
+    columns: &[String],
+    row_fields: Option<&[String]>,
+) -> Result<Translated, SelectError> {
+    let mut parsed = parse_checked(expression, true)?;
+    let shape = shaping(&mut parsed, true);
+    let shaped = shape.map(|s| Shaped {
+        path: s.path.is_some(),
+        hidden: !s.presence.is_empty(),
+        row_fields,
+    });
+    finish(parsed, columns, true, shaped)
+}
+
+/// The statement, checked to be S3 Select's one SELECT, with `FROM
+/// S3Object` renamed to [`TABLE`].
+struct Parsed {
+    statement: Statement,
+    limit: Option<u64>,
+    alias: Option<String>,
+    path: Vec<Step>,
+}
+
+/// What shaping did to a JSON query.
+#[derive(Clone, Copy)]
+struct Shaped<'a> {
+    /// Rows are the FROM path's values, in column [`ROW`].
+    path: bool,
+    /// Presence columns are among the columns (not printed by `*`).
+    hidden: bool,
+    row_fields: Option<&'a [String]>,
+}
+
+fn parse_checked(expression: &str, nested: bool) -> Result<Parsed, SelectError> {
+    let (text, path) = from_path(&rewrite_trim(&rewrite_missing(expression)?))?;
     if !path.is_empty() && !nested {
         return Err(SelectError::new(
             "InvalidKeyPath",
@@ -262,11 +327,231 @@ pub fn translate_for(
         }
         _ => return Err(unsupported("more than one table")),
     };
+    Ok(Parsed {
+        statement,
+        limit,
+        alias,
+        path,
+    })
+}
+
+/// Names that stand for the row: the alias; without one, with a FROM path,
+/// the path's last name, and `_1` (the S3 user guide: "If you don't provide
+/// an alias when using wildcards, you can refer to the row using the last
+/// element in the path... If the path ends in a wildcard instead of a
+/// name, you can use the value _1").
+fn row_names(alias: Option<&str>, path: &[Step]) -> Vec<String> {
+    match alias {
+        Some(a) => vec![a.to_string()],
+        None if path.is_empty() => Vec::new(),
+        None => {
+            let mut names = vec!["_1".to_string()];
+            if let Some(Step::Name { name, .. }) = path.last() {
+                names.push(name.clone());
+            }
+            names
+        }
+    }
+}
+
+/// Names a column reference may be qualified with.
+fn qualifiers(alias: Option<&str>, path: &[Step], nested: bool) -> Vec<String> {
+    match alias {
+        Some(a) => vec![a.to_string()],
+        None => {
+            let mut q = vec!["s3object".to_string()];
+            if nested {
+                q.extend(row_names(None, path));
+                q.push("_1".into());
+            }
+            q
+        }
+    }
+}
+
+/// The path from the row a reference names, when it is one (a name,
+/// qualified or not, then names and indexes).
+fn path_of(e: &Expr, qualifiers: &[String], rows: &[String]) -> Option<Vec<Step>> {
+    let is = |id: &Ident, names: &[String]| {
+        id.quote_style != Some('`') && names.iter().any(|n| n.eq_ignore_ascii_case(&id.value))
+    };
+    let step = |id: &Ident| Step::Name {
+        name: id.value.clone(),
+        exact: id.quote_style == Some('"'),
+    };
+    match e {
+        Expr::Nested(inner) => path_of(inner, qualifiers, rows),
+        Expr::Identifier(id) if id.quote_style == Some('`') => None,
+        Expr::Identifier(id) if is(id, rows) || is(id, qualifiers) && !rows.is_empty() => {
+            Some(Vec::new())
+        }
+        Expr::Identifier(id) => Some(vec![step(id)]),
+        Expr::CompoundIdentifier(parts) => match parts.split_first() {
+            Some((q, rest)) if is(q, qualifiers) || is(q, rows) => {
+                Some(rest.iter().map(step).collect())
+            }
+            _ => None,
+        },
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            let mut steps = match root.as_ref() {
+                Expr::Identifier(q) if is(q, qualifiers) => Vec::new(),
+                other => path_of(other, qualifiers, rows)?,
+            };
+            for a in access_chain {
+                steps.push(match a {
+                    AccessExpr::Dot(Expr::Identifier(id)) => step(id),
+                    AccessExpr::Subscript(Subscript::Index {
+                        index: Expr::Value(v),
+                    }) => match &v.value {
+                        Value::Number(n, _) => Step::Index(n.parse().ok()?),
+                        _ => return None,
+                    },
+                    _ => return None,
+                });
+            }
+            Some(steps)
+        }
+        _ => None,
+    }
+}
+
+fn hidden_ident(name: &str) -> Ident {
+    Ident::with_quote('"', name)
+}
+
+/// Turn IS [NOT] MISSING (parsed as IS [NOT] UNKNOWN) into presence tests and, with a FROM
+/// path, add a presence column for each projected reference (a MISSING
+/// value is left out of a JSON record). Without `json` (or when a test is
+/// not of a reference) it becomes IS [NOT] NULL. Returns the shape
+/// JSON records need, None when they need none. Deterministic: the
+/// planning pass and the translating pass number presence columns alike.
+fn shaping(parsed: &mut Parsed, json: bool) -> Option<Shape> {
+    let qualifiers = qualifiers(parsed.alias.as_deref(), &parsed.path, true);
+    let rows = row_names(parsed.alias.as_deref(), &parsed.path);
+    let with_path = json && !parsed.path.is_empty();
+    let mut presence: Vec<Vec<Step>> = Vec::new();
+    if with_path {
+        if let Statement::Query(query) = &mut parsed.statement {
+            if let SetExpr::Select(select) = query.body.as_mut() {
+                let mut hidden = Vec::new();
+                for (i, item) in select.projection.iter().enumerate() {
+                    let expr = match item {
+                        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                        _ => continue,
+                    };
+                    if let Some(steps) = path_of(expr, &qualifiers, &rows) {
+                        hidden.push(SelectItem::ExprWithAlias {
+                            expr: Expr::Identifier(hidden_ident(&Shape::present_column(
+                                presence.len(),
+                            ))),
+                            alias: hidden_ident(&format!("{PRESENT_OF}{i}")),
+                        });
+                        presence.push(steps);
+                    }
+                }
+                select.projection.extend(hidden);
+            }
+        }
+    }
+    struct Tests<'a> {
+        json: bool,
+        qualifiers: &'a [String],
+        rows: &'a [String],
+        presence: &'a mut Vec<Vec<Step>>,
+    }
+    impl VisitorMut for Tests<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let (operand, missing) = match expr {
+                Expr::IsUnknown(a) => (a.as_ref().clone(), true),
+                Expr::IsNotUnknown(a) => (a.as_ref().clone(), false),
+                _ => return ControlFlow::Continue(()),
+            };
+            let steps = if self.json {
+                path_of(&operand, self.qualifiers, self.rows)
+            } else {
+                None
+            };
+            *expr = match steps {
+                Some(steps) => {
+                    let column =
+                        Expr::Identifier(hidden_ident(&Shape::present_column(self.presence.len())));
+                    self.presence.push(steps);
+                    if missing {
+                        Expr::UnaryOp {
+                            op: UnaryOperator::Not,
+                            expr: Box::new(column),
+                        }
+                    } else {
+                        column
+                    }
+                }
+                None if missing => Expr::IsNull(Box::new(operand)),
+                None => Expr::IsNotNull(Box::new(operand)),
+            };
+            ControlFlow::Continue(())
+        }
+    }
+    let mut tests = Tests {
+        json,
+        qualifiers: &qualifiers,
+        rows: if with_path { &rows } else { &[] },
+        presence: &mut presence,
+    };
+    let _ = parsed.statement.visit(&mut tests);
+    (json && (with_path || !presence.is_empty())).then(|| Shape {
+        path: with_path.then(|| parsed.path.clone()),
+        presence,
+    })
+}
+
+/// Resolve the columns of a checked statement and rewrite it for DataFusion.
+fn finish(
+    parsed: Parsed,
+    columns: &[String],
+    nested: bool,
+    shaped: Option<Shaped<'_>>,
+) -> Result<Translated, SelectError> {
+    let Parsed {
+        mut statement,
+        limit,
+        ref alias,
+        ref path,
+    } = parsed;
+    let with_path = shaped.is_some_and(|s| s.path);
+    // A shaped row is column ROW; otherwise (Parquet) the path's names
+    // lead from the top-level columns.
+    let names: Vec<String> = if with_path {
+        vec![ROW.to_string()]
+    } else {
+        path.iter()
+            .map(|s| match s {
+                Step::Name { name, .. } => Ok(name.clone()),
+                _ => Err(unsupported(
+                    "a wildcard or index in a FROM path over Parquet",
+                )),
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let qualifier_names = qualifiers(alias.as_deref(), path, nested);
+    let row = if with_path {
+        row_names(alias.as_deref(), path)
+    } else {
+        Vec::new()
+    };
+    let Statement::Query(query) = &mut statement else {
+        return Err(SelectError::new("InternalError", "not a query"));
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Err(SelectError::new("InternalError", "not a SELECT"));
+    };
+    let path = &names;
     let resolver = Resolver {
         columns,
-        alias: alias.as_deref(),
+        qualifiers: &qualifier_names,
         nested,
-        path: &path,
+        path,
+        row: &row,
     };
     // Name unnamed expressions as S3 does (_1, _2 ... by position), so the
     // JSON output carries the same keys.
@@ -304,16 +589,52 @@ pub fn translate_for(
                         format!("{qualifier} is not the table alias"),
                     ));
                 }
-                if !path.is_empty() {
+                if !path.is_empty() && shaped.is_none() {
                     return Err(unsupported("* with a FROM path"));
                 }
                 *item = SelectItem::Wildcard(options.clone());
             }
-            SelectItem::Wildcard(_) if !path.is_empty() => {
+            SelectItem::Wildcard(_) if !path.is_empty() && shaped.is_none() => {
                 return Err(unsupported("* with a FROM path"));
             }
             _ => {}
         }
+    }
+    // `*` over a shaped row: the row's fields (or the row itself, `_1`);
+    // over shaped records: the columns but the presence ones.
+    if let Some(shaped) = shaped.filter(|s| s.path || s.hidden) {
+        let q = Ident::new(qualifier_names.first().cloned().unwrap_or_default());
+        let mut items = Vec::with_capacity(select.projection.len());
+        for item in select.projection.drain(..) {
+            if !matches!(
+                item,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            ) {
+                items.push(item);
+                continue;
+            }
+            let named = |expr: Expr, name: &str| SelectItem::ExprWithAlias {
+                expr,
+                alias: Ident::with_quote('"', name),
+            };
+            if !shaped.path {
+                for c in columns.iter().filter(|c| !c.starts_with(PRESENT)) {
+                    items.push(named(Expr::Identifier(Ident::with_quote('"', c)), c));
+                }
+                continue;
+            }
+            match shaped.row_fields {
+                Some(fields) => {
+                    for f in fields {
+                        let e =
+                            Expr::CompoundIdentifier(vec![q.clone(), Ident::with_quote('"', f)]);
+                        items.push(named(e, f));
+                    }
+                }
+                None => items.push(named(Expr::Identifier(Ident::new("_1")), "_1")),
+            }
+        }
+        select.projection = items;
     }
     let mut rewriter = Rewriter {
         resolver: &resolver,
@@ -327,9 +648,11 @@ pub fn translate_for(
     })
 }
 
-/// `FROM S3Object[*].a.b`: the text with `FROM S3Object` and the path
-/// (`["a", "b"]`); the path's names are matched as unquoted names are.
-fn from_path(sql: &str) -> Result<(String, Vec<String>), SelectError> {
+/// `FROM S3Object[*].a.b`: the text with `FROM S3Object` and the path's
+/// steps (the S3 user guide's FROM clause: `.name` or `['name']`,
+/// `[index]`, `.*`, `[*]`); unquoted names are matched as unquoted names
+/// are, quoted ones (`."Name"`, `['Name']`) exactly.
+fn from_path(sql: &str) -> Result<(String, Vec<Step>), SelectError> {
     let upper = sql.to_ascii_uppercase();
     let Some(at) = upper.find("S3OBJECT[") else {
         return Ok((sql.to_string(), Vec::new()));
@@ -338,29 +661,51 @@ fn from_path(sql: &str) -> Result<(String, Vec<String>), SelectError> {
     let Some(mut rest) = after.strip_prefix("[*]") else {
         return Err(unsupported("an index on S3Object"));
     };
+    let bad = |what: &str| SelectError::new("ParseUnexpectedToken", what.to_string());
     let mut path = Vec::new();
-    while let Some(r) = rest.strip_prefix('.') {
-        let (name, r) = if let Some(q) = r.strip_prefix('"') {
-            let end = q
-                .find('"')
-                .ok_or_else(|| SelectError::new("ParseUnexpectedToken", "unterminated name"))?;
-            (q[..end].to_string(), &q[end + 1..])
-        } else {
+    loop {
+        if let Some(r) = rest.strip_prefix(".*") {
+            path.push(Step::Members);
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("[*]") {
+            path.push(Step::Elements);
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("['") {
             let end = r
-                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .unwrap_or(r.len());
-            (r[..end].to_string(), &r[end..])
-        };
-        if name.is_empty() {
-            return Err(SelectError::new(
-                "ParseUnexpectedToken",
-                "a FROM path step needs a name",
-            ));
-        }
-        path.push(name);
-        rest = r;
-        if rest.starts_with('[') {
-            return Err(unsupported("an array step in a FROM path"));
+                .find("']")
+                .ok_or_else(|| bad("unterminated ['name'] step"))?;
+            path.push(Step::Name {
+                name: r[..end].to_string(),
+                exact: true,
+            });
+            rest = &r[end + 2..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r
+                .find(']')
+                .ok_or_else(|| bad("unterminated [index] step"))?;
+            let index = r[..end]
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| bad("a FROM path index is a number, * or a quoted name"))?;
+            path.push(Step::Index(index));
+            rest = &r[end + 1..];
+        } else if let Some(r) = rest.strip_prefix('.') {
+            let (name, exact, r) = if let Some(q) = r.strip_prefix('"') {
+                let end = q.find('"').ok_or_else(|| bad("unterminated name"))?;
+                (q[..end].to_string(), true, &q[end + 1..])
+            } else {
+                let end = r
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(r.len());
+                (r[..end].to_string(), false, &r[end..])
+            };
+            if name.is_empty() {
+                return Err(bad("a FROM path step needs a name"));
+            }
+            path.push(Step::Name { name, exact });
+            rest = r;
+        } else {
+            break;
         }
     }
     Ok((format!("{}S3Object{rest}", &sql[..at]), path))
@@ -730,18 +1075,37 @@ fn limit_value(e: &Expr) -> Result<u64, SelectError> {
 #[derive(Clone, Copy)]
 struct Resolver<'a> {
     columns: &'a [String],
-    alias: Option<&'a str>,
+    /// What a column may be qualified with (the alias, or S3Object).
+    qualifiers: &'a [String],
     nested: bool,
     /// The FROM path: columns are fields of this value.
     path: &'a [String],
+    /// Names that stand for the row itself (a shaped FROM path's row).
+    row: &'a [String],
 }
 
 impl Resolver<'_> {
     /// The expression a column name stands for: the column, a field of the
     /// FROM path, or (nested input) NULL when there is none.
     fn column(&self, id: &Ident) -> Result<Expr, SelectError> {
+        if id.value.starts_with("__blobgate_") && id.quote_style == Some('"') {
+            return Ok(Expr::Identifier(id.clone()));
+        }
+        let is_row =
+            id.quote_style.is_none() && self.row.iter().any(|r| r.eq_ignore_ascii_case(&id.value));
         if let Some((first, rest)) = self.path.split_first() {
-            let top = Resolver { path: &[], ..*self };
+            let top = Resolver {
+                path: &[],
+                row: &[],
+                ..*self
+            };
+            if is_row {
+                let mut e = top.column(&Ident::new(first))?;
+                for step in rest {
+                    e = call("s3_field", &[e, string_lit(step)])?;
+                }
+                return Ok(e);
+            }
             let mut e = top.column(&Ident::new(first))?;
             for step in rest.iter().chain(std::iter::once(&id.value)) {
                 e = call("s3_field", &[e, string_lit(step)])?;
@@ -776,10 +1140,7 @@ impl Resolver<'_> {
     }
 
     fn qualifier_text_ok(&self, q: &str) -> bool {
-        match self.alias {
-            Some(a) => q.eq_ignore_ascii_case(a),
-            None => q.eq_ignore_ascii_case("s3object"),
-        }
+        self.qualifiers.iter().any(|a| q.eq_ignore_ascii_case(a))
     }
 
     /// The exact column an identifier names.
