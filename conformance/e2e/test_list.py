@@ -339,10 +339,12 @@ def test_invalid_continuation_token(s3, tree, token):
 
 def test_empty_continuation_token_is_no_token(s3, tree):
     """`continuation-token=` (botocore sends it for ContinuationToken="")
-    lists from the start, as S3 does."""
+    lists from the start, as S3 does, and is echoed back empty."""
     first = s3.list_objects_v2(Bucket=tree, MaxKeys=2)
     again = s3.list_objects_v2(Bucket=tree, MaxKeys=2, ContinuationToken="")
     assert [o["Key"] for o in again["Contents"]] == [o["Key"] for o in first["Contents"]]
+    assert "ContinuationToken" not in first
+    assert again["ContinuationToken"] == ""
 
 
 @pytest.mark.parametrize("value", ["-1", "abc"])

@@ -291,8 +291,9 @@ pub async fn handle_list_objects_v2(
 ) -> Result<Response<ResponseBody>, S3Error> {
     let common = Common::parse(req)?;
     let q = &req.query;
-    // An empty token is no token, as S3 takes it.
-    let token = q.get("continuation-token").filter(|t| !t.is_empty());
+    // An empty token is no token, as S3 takes it (and echoes it, empty).
+    let sent_token = q.get("continuation-token");
+    let token = sent_token.filter(|t| !t.is_empty());
     let start_after = q.get("start-after").unwrap_or_default();
     let resume = match token {
         Some(t) => decode_token(&gateway.config.token_key, t)?,
@@ -309,7 +310,7 @@ pub async fn handle_list_objects_v2(
     let count = page.objects.len() + page.common_prefixes.len();
     x.elem("KeyCount", &count.to_string());
     x.elem("IsTruncated", bool_str(page.next_after.is_some()));
-    if let Some(t) = token {
+    if let Some(t) = sent_token {
         x.elem("ContinuationToken", t);
     }
     if let Some(next) = &page.next_after {
