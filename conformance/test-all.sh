@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every test of blobgate: the Rust unit and backend-suite tests, then the
+# Run every test of blobgate: the Rust unit and backend-suite tests (and the
+# fuzz targets' corpora, replayed; then a short libFuzzer smoke), then the
 # end-to-end suite with real S3 clients (boto3, aws CLI, minio-py) against the
 # real binary, once over the fs backend and once over the azure backend on a
 # local Azurite; then the deployment (deploy/tests: the Kustomize overlays and
@@ -48,6 +49,11 @@ eval "$browser_env"
 
 echo "== cargo test (unit tests and the shared backend suite, fs and azure)"
 cargo test --workspace --locked
+
+echo "== fuzz smoke (libFuzzer, 10 s per auth target, on the committed corpus)"
+# The corpora were replayed on stable by cargo test above; this runs the
+# coverage-guided fuzzer briefly when a nightly toolchain is there.
+"$repo_root/fuzz/run.sh" --smoke
 
 echo "== building the gateway"
 cargo build --locked -p blobgate --bin blobgate
